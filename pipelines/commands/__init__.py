@@ -1,0 +1,1 @@
+"""One module per ``codecorpus`` verb (see pipelines/cli.py for the contract)."""
