@@ -97,6 +97,7 @@ class Manifest:
     code_version: str
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+    side_files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
@@ -104,6 +105,7 @@ class Manifest:
         return stable_hash(
             {
                 "files": [(f["name"], f["rows"], f["sha256"]) for f in self.files],
+                "side_files": [(f["name"], f["sha256"]) for f in self.side_files],
                 "config_hash": self.config_hash,
                 "input_hashes": self.input_hashes,
             }
@@ -164,7 +166,7 @@ class ShardSetWriter:
     def __init__(
         self,
         path: str,
-        schema: pa.Schema,
+        schema: pa.Schema | None,
         *,
         config: Mapping[str, Any] | None = None,
         input_hashes: Iterable[str] = (),
@@ -185,6 +187,7 @@ class ShardSetWriter:
         self._local = _is_local(self.fs)
         self._tmp = f"{self._final}.tmp-{uuid.uuid4().hex[:12]}"
         self._files: list[dict[str, Any]] = []
+        self._side: dict[str, dict[str, Any]] = {}
         self._writer: pq.ParquetWriter | None = None
         self._cur_name: str | None = None
         self._cur_rows = 0
@@ -207,6 +210,8 @@ class ShardSetWriter:
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
         if self._closed:
             raise ShardSetError(f"{self.path}: writer already closed")
+        if self.schema is None:
+            raise ShardSetError(f"{self.path}: this shard set was opened without a schema (side files only)")
         if batch.num_rows == 0:
             return
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
@@ -232,6 +237,25 @@ class ShardSetWriter:
             offset += chunk.num_rows
             if self._cur_rows >= self.shard_rows or self._cur_bytes >= self.shard_bytes:
                 self._close_shard()
+
+    def side_file_path(self, name: str, rows: int | None = None, **info: Any) -> str:
+        """A path inside the temporary folder for a side file the caller writes itself (local
+        data roots only); it is hashed and listed in the manifest at commit."""
+        if not self._local:
+            raise ShardSetError(f"{self.path}: side_file_path needs a local data root; use add_side_file")
+        self._register_side(name, rows, info)
+        return self._join_tmp(name)
+
+    def add_side_file(self, name: str, data: bytes, rows: int | None = None, **info: Any) -> None:
+        """Write ``data`` as a side file of this set (any filesystem)."""
+        self._register_side(name, rows, info)
+        with self.fs.open_output_stream(self._join_tmp(name)) as fh:
+            fh.write(data)
+
+    def _register_side(self, name: str, rows: int | None, info: dict[str, Any]) -> None:
+        if "/" in name or name == MANIFEST or name.startswith("part-") and name.endswith(".parquet"):
+            raise ShardSetError(f"{self.path}: invalid side file name {name!r}")
+        self._side[name] = {"name": name, "rows": rows, **info}
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -276,20 +300,28 @@ class ShardSetWriter:
         if self._closed:
             raise ShardSetError(f"{self.path}: writer already closed")
         self._close_shard()
-        if not self._files:
+        if not self._files and self.schema is not None:
             # An empty set still has one (empty) shard so readers learn the schema.
             self._open_shard()
             self._close_shard()
+        side = []
+        for name in sorted(self._side):
+            full = self._join_tmp(name)
+            info = self.fs.get_file_info(full)
+            if info.type != pafs.FileType.File:
+                raise ShardSetError(f"{self.path}: side file {name!r} was registered but never written")
+            side.append(self._side[name] | {"bytes": info.size, "sha256": self._sha256(full)})
         manifest = Manifest(
             rows=self.rows,
-            bytes=sum(f["bytes"] for f in self._files),
+            bytes=sum(f["bytes"] for f in self._files) + sum(f["bytes"] for f in side),
             files=self._files,
-            schema=self.schema.to_string(show_schema_metadata=False),
+            schema=self.schema.to_string(show_schema_metadata=False) if self.schema is not None else "",
             config_hash=self.config_hash,
             input_hashes=self.input_hashes,
             code_version=CODE_VERSION,
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             extra=self.extra,
+            side_files=side,
         )
         with self.fs.open_output_stream(self._join_tmp(MANIFEST)) as fh:
             fh.write(manifest.to_json().encode())
@@ -313,7 +345,7 @@ class ShardSetWriter:
             # Object stores have no atomic folder rename: remove the old set's manifest first
             # (so it stops being trusted), copy the parts, then write the manifest last.
             self.fs.delete_dir_contents(self._final, missing_dir_ok=True)
-            for f in self._files:
+            for f in self._files + [{"name": n} for n in sorted(self._side)]:
                 self.fs.move(posixpath.join(self._tmp, f["name"]), posixpath.join(self._final, f["name"]))
             self.fs.move(posixpath.join(self._tmp, MANIFEST), posixpath.join(self._final, MANIFEST))
             self.fs.delete_dir(self._tmp)
@@ -377,6 +409,17 @@ def shard_files(path: str) -> list[str]:
     fs, p = _fs(path)
     sep = os.path.join if _is_local(fs) else posixpath.join
     return [sep(p, f["name"]) for f in m.files]
+
+
+def side_file(path: str, name: str) -> str:
+    """Full path of a committed side file (model, tokenizer, token arrays) of a shard set."""
+    m = read_manifest(path)
+    if m is None:
+        raise ShardSetError(f"{path}: no {MANIFEST}; this shard set was never committed")
+    if name not in {f["name"] for f in m.side_files}:
+        raise ShardSetError(f"{path}: no side file {name!r} in the manifest (has {[f['name'] for f in m.side_files]})")
+    fs, p = _fs(path)
+    return os.path.join(p, name) if _is_local(fs) else posixpath.join(p, name)
 
 
 def read_schema(path: str) -> pa.Schema:
