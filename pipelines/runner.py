@@ -74,7 +74,10 @@ def plan_waves(
     for w in waves:
         if w.partitions_def is not None:
             all_keys = list(w.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
-            w.partition_keys = [p for p in all_keys if not partitions or p in partitions]
+            # A key filter narrows the waves whose partitioning it names (e.g. languages) and
+            # leaves the others (e.g. text batches) whole.
+            chosen = [p for p in all_keys if partitions and p in partitions]
+            w.partition_keys = chosen or all_keys
     return [w for w in waves if w.partitions_def is None or w.partition_keys]
 
 
@@ -119,7 +122,10 @@ def run_waves(
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE" and ev.step_failure_data and ev.step_failure_data.error:
-            return f"{ev.step_key}: {ev.step_failure_data.error.message.strip()}"
+            err = ev.step_failure_data.error
+            while err.cause is not None:  # the user's exception, not Dagster's wrapper
+                err = err.cause
+            return f"{ev.step_key}: {err.message.strip()}"
     return "run failed (see the Dagster UI for the run's logs)"
 
 

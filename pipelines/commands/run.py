@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data root (default: $CODECORPUS_DATA or ./data)")
     p.add_argument("--profile", choices=["default", "tiny"], help="size of the embedded run (default: default)")
     p.add_argument("--select", nargs="*", metavar="ASSET", help="only these assets (and nothing upstream)")
-    p.add_argument("--partition", nargs="*", metavar="KEY", help="only these partition keys of partitioned assets")
+    p.add_argument("--partition", nargs="*", metavar="KEY", help="only these partition keys (e.g. languages); partitionings none of them belong to run whole")
     p.add_argument("--ephemeral", action="store_true", help="use an in-memory Dagster instance")
     p.add_argument("--list", action="store_true", help="print the plan (waves of assets and partitions) and exit")
 
