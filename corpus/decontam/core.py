@@ -1,0 +1,342 @@
+"""The decontaminator: an index of benchmark n-grams and a streaming filter over shard sets.
+
+Membership is a two-step test per training n-gram: a 16 MiB byte table indexed by the top 24
+bits of the n-gram hash rejects almost everything in one gather, the few survivors are looked up
+in the sorted array of benchmark hashes, and every hash hit is confirmed on the exact token bytes
+(so a hash collision can never remove a row).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpus import shards
+from corpus.decontam import ngrams
+from corpus.decontam.benchmarks import (
+    DEFAULT_BENCHMARKS,
+    BenchItem,
+    DecontamError,
+    load_items,
+    resolve_specs,
+)
+
+_TABLE_BITS = 24
+_SHIFT = np.uint64(64 - _TABLE_BITS)
+
+REMOVED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),
+        pa.field("benchmark", pa.string()),
+        pa.field("task_id", pa.string()),
+        pa.field("ngram", pa.string()),
+        pa.field("n_tasks", pa.int32()),
+        pa.field("tasks", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A benchmark item sharing the n-gram ``ngram`` (normalized tokens, space-joined) with a text."""
+
+    benchmark: str
+    task_id: str
+    ngram: str
+
+
+@dataclass
+class FilterStats:
+    rows_in: int = 0
+    rows_kept: int = 0
+    rows_removed: int = 0
+    bytes_in: int = 0
+    empty_or_null: int = 0
+    removed_per_benchmark: dict[str, int] = field(default_factory=dict)
+    tasks_hit: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    _tasks: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+class Decontaminator:
+    """N-gram overlap detector for a fixed set of benchmark items (see module docstring)."""
+
+    def __init__(self, items: Sequence[BenchItem], ngram: int = 10, fingerprint: Mapping[str, Any] | None = None,
+                 skipped_short: int = 0) -> None:
+        if ngram < 1:
+            raise DecontamError(f"ngram must be >= 1, got {ngram}")
+        self.n = ngram
+        self.items = list(items)
+        self._fingerprint = dict(fingerprint or {"ngram": ngram, "items": len(self.items)})
+        self._item_tokens: dict[int, list[bytes]] = {}
+        self.skipped_short = skipped_short
+        self._build()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(
+        cls,
+        ngram: int = 10,
+        benchmarks: Sequence[str] = DEFAULT_BENCHMARKS,
+        extra: Iterable[Any] = (),
+    ) -> Decontaminator:
+        """Index the bundled ``benchmarks`` (humaneval, mbpp, gsm8k, math) plus ``extra``
+        benchmark files (``BenchmarkSpec``, mappings or ``PATH:NAME:FIELDS[:ID]`` strings)."""
+        specs = resolve_specs(list(benchmarks), list(extra))
+        report = load_items(specs)
+        fp = {
+            "ngram": ngram,
+            "normalization": "ascii-lower/word-punct-v1",
+            "benchmarks": [
+                {"name": s.name, "fields": list(s.fields), "id_field": s.id_field, "sha256": s.file_sha256()}
+                for s in specs
+            ],
+        }
+        return cls(report.items, ngram=ngram, fingerprint=fp)
+
+    def _build(self) -> None:
+        texts = [it.text.encode("utf-8", "surrogatepass") for it in self.items]
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        buf = np.frombuffer(b"".join(texts), dtype=np.uint8)
+        keys, item_idx, tok_pos = [], [], []
+        for w in ngrams.windows(buf, offsets):
+            if w.last_doc - w.first_doc != 1 or (w.lo, w.hi) != (offsets[w.first_doc], offsets[w.last_doc]):
+                # Several items per window: fine; a single item split across windows is not
+                # supported for the index (benchmark items are a few KB).
+                if w.last_doc - w.first_doc == 1:
+                    raise DecontamError(f"benchmark item {self.items[w.first_doc].task_id} is too large to index")
+            sub = buf[w.lo : w.hi]
+            doc_starts = offsets[w.first_doc : w.last_doc] - w.lo
+            starts, ends = ngrams.token_spans(sub, doc_starts)
+            g = ngrams.ngram_hashes(ngrams.token_hashes(sub, starts, ends), self.n)
+            if g.size == 0:
+                continue
+            tok_doc = np.searchsorted(doc_starts, starts, side="right") - 1
+            valid = tok_doc[: g.size] == tok_doc[self.n - 1 :]
+            first_tok = np.searchsorted(tok_doc, np.arange(w.last_doc - w.first_doc), side="left")
+            k = np.flatnonzero(valid)
+            keys.append(g[k])
+            item_idx.append((tok_doc[k] + w.first_doc).astype(np.int32))
+            tok_pos.append((k - first_tok[tok_doc[k]]).astype(np.int32))
+        if keys:
+            allk = np.concatenate(keys)
+            order = np.argsort(allk, kind="stable")
+            self._keys = allk[order]
+            self._item = np.concatenate(item_idx)[order]
+            self._pos = np.concatenate(tok_pos)[order]
+        else:
+            self._keys = np.empty(0, np.uint64)
+            self._item = np.empty(0, np.int32)
+            self._pos = np.empty(0, np.int32)
+        indexed = set(np.unique(self._item).tolist())
+        self.skipped_short += len(self.items) - len(indexed)
+        self._table = np.zeros(1 << _TABLE_BITS, dtype=bool)
+        self._table[self._keys >> _SHIFT] = True
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What the result depends on (ngram, normalization, benchmark files and fields): hash it
+        into the stage config so that changing benchmarks re-runs the filter."""
+        return dict(self._fingerprint)
+
+    @property
+    def n_ngrams(self) -> int:
+        return int(self._keys.size)
+
+    def benchmark_names(self) -> list[str]:
+        return sorted({it.benchmark for it in self.items})
+
+    def _tokens_of_item(self, i: int) -> list[bytes]:
+        toks = self._item_tokens.get(i)
+        if toks is None:
+            toks = ngrams.tokenize(self.items[i].text.encode("utf-8", "surrogatepass"))
+            self._item_tokens[i] = toks
+        return toks
+
+    # ------------------------------------------------------------------ scanning
+    def _scan(self, buf: np.ndarray, offsets: np.ndarray) -> dict[int, dict[tuple[str, str], str]]:
+        """Verified hits per document index: {doc: {(benchmark, task_id): ngram}}."""
+        out: dict[int, dict[tuple[str, str], str]] = {}
+        n = self.n
+        if self._keys.size == 0:
+            return out
+        for w in ngrams.windows(buf, offsets):
+            if w.hi - w.lo < n:
+                continue
+            sub = buf[w.lo : w.hi]
+            doc_starts = offsets[w.first_doc : w.last_doc] - w.lo
+            starts, ends = ngrams.token_spans(sub, doc_starts)
+            if starts.size < n:
+                continue
+            g = ngrams.ngram_hashes(ngrams.token_hashes(sub, starts, ends), n)
+            cand = np.flatnonzero(self._table[g >> _SHIFT])
+            if cand.size == 0:
+                continue
+            gc = g[cand]
+            pos = np.searchsorted(self._keys, gc, side="left")
+            pos_c = np.minimum(pos, self._keys.size - 1)
+            found = self._keys[pos_c] == gc
+            for k, p in zip(cand[found].tolist(), pos[found].tolist(), strict=True):
+                d0 = int(np.searchsorted(doc_starts, starts[k], side="right")) - 1
+                d1 = int(np.searchsorted(doc_starts, starts[k + n - 1], side="right")) - 1
+                if d0 != d1:
+                    continue
+                toks = [sub[s:e].tobytes().translate(ngrams._LOWER_TABLE)
+                        for s, e in zip(starts[k : k + n].tolist(), ends[k : k + n].tolist(), strict=True)]
+                doc = w.first_doc + d0
+                while p < self._keys.size and self._keys[p] == g[k]:
+                    item = int(self._item[p])
+                    tp = int(self._pos[p])
+                    if self._tokens_of_item(item)[tp : tp + n] == toks:
+                        it = self.items[item]
+                        hits = out.setdefault(doc, {})
+                        hits.setdefault((it.benchmark, it.task_id), b" ".join(toks).decode("utf-8", "replace"))
+                    p += 1
+        return out
+
+    def find(self, text: str | bytes | None) -> list[Hit]:
+        """Benchmark items sharing at least one n-gram with ``text`` (empty list: clean)."""
+        if not text:
+            return []
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+        buf = np.frombuffer(data, dtype=np.uint8)
+        hits = self._scan(buf, np.array([0, len(data)], dtype=np.int64)).get(0, {})
+        return [Hit(b, t, g) for (b, t), g in sorted(hits.items())]
+
+    def find_array(self, column: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:
+        """Hits per row index of a string column (null rows count as empty), zero-copy on Arrow buffers."""
+        if isinstance(column, pa.ChunkedArray):
+            out: dict[int, list[Hit]] = {}
+            base = 0
+            for chunk in column.chunks:
+                for i, h in self.find_array(chunk).items():
+                    out[base + i] = h
+                base += len(chunk)
+            return out
+        buf, offsets = _arrow_bytes(column)
+        return {
+            d: [Hit(b, t, g) for (b, t), g in sorted(hits.items())]
+            for d, hits in self._scan(buf, offsets).items()
+        }
+
+    # ------------------------------------------------------------------ shard sets
+    def filter_shard_set(
+        self,
+        in_path: str,
+        out_path: str,
+        removed_path: str,
+        text_column: str = "content",
+        config: Mapping[str, Any] | None = None,
+        input_hashes: Iterable[str] = (),
+        batch_size: int = shards.DEFAULT_ROW_GROUP_ROWS,
+        max_rows: int | None = None,
+    ) -> FilterStats:
+        """Stream ``in_path`` (a shard set or a folder/file of Parquet), writing rows without any
+        benchmark n-gram to ``out_path`` (same schema: extra columns pass through) and one row per
+        removed input row to ``removed_path`` (``id``, ``benchmark``, ``task_id``, ``ngram``...)."""
+        t0 = time.perf_counter()
+        files = shards.list_parquet_inputs(in_path)
+        schema = _input_schema(files[0])
+        _check_columns(files[0], schema, text_column)
+        cfg = dict(config or {}) | {"decontam": self.fingerprint, "text_column": text_column}
+        stats = FilterStats()
+        hashes = list(input_hashes)
+        with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
+                shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes) as rem_w:
+            for f in files:
+                fschema = _input_schema(f)
+                _check_columns(f, fschema, text_column)
+                for batch in shards.iter_parquet_file(f, batch_size=batch_size):
+                    if max_rows is not None and stats.rows_in >= max_rows:
+                        break
+                    if max_rows is not None and stats.rows_in + batch.num_rows > max_rows:
+                        batch = batch.slice(0, max_rows - stats.rows_in)
+                    self._filter_batch(batch, text_column, kept_w, rem_w, stats, f)
+        stats.seconds = time.perf_counter() - t0
+        return stats
+
+    def _filter_batch(self, batch: pa.RecordBatch, text_column: str, kept_w: shards.ShardSetWriter,
+                      rem_w: shards.ShardSetWriter, stats: FilterStats, where: str) -> None:
+        col = batch.column(text_column)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            raise DecontamError(f"{where}: column {text_column!r} has type {col.type}, expected a string column")
+        stats.rows_in += batch.num_rows
+        lengths = pc.binary_length(col)
+        stats.bytes_in += int(pc.sum(lengths).as_py() or 0)
+        stats.empty_or_null += int(pc.sum(pc.fill_null(pc.equal(lengths, 0), True)).as_py() or 0)
+        hits = self.find_array(col)
+        if not hits:
+            kept_w.write_batch(batch)
+            stats.rows_kept += batch.num_rows
+            return
+        mask = np.ones(batch.num_rows, dtype=bool)
+        mask[list(hits)] = False
+        kept = batch.filter(pa.array(mask))
+        kept_w.write_batch(kept)
+        stats.rows_kept += kept.num_rows
+        ids = batch.column("id").to_pylist() if "id" in batch.schema.names else [None] * batch.num_rows
+        rows = []
+        for i in sorted(hits):
+            h = hits[i]
+            rows.append({
+                "id": ids[i] if ids[i] is not None else f"row-{stats.rows_in - batch.num_rows + i}",
+                "benchmark": h[0].benchmark,
+                "task_id": h[0].task_id,
+                "ngram": h[0].ngram,
+                "n_tasks": len(h),
+                "tasks": [f"{x.benchmark}:{x.task_id}" for x in h],
+            })
+            for b in sorted({x.benchmark for x in h}):
+                stats.removed_per_benchmark[b] = stats.removed_per_benchmark.get(b, 0) + 1
+            for x in h:
+                stats._tasks.setdefault(x.benchmark, set()).add(x.task_id)
+        stats.tasks_hit = {b: len(t) for b, t in sorted(stats._tasks.items())}
+        rem_w.write_rows(rows)
+        stats.rows_removed += len(rows)
+
+
+def _arrow_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, int64 offsets rebased to 0) of a string array; nulls become empty strings."""
+    if column.null_count:
+        column = pc.fill_null(column, "")
+    if pa.types.is_string(column.type):
+        off_dtype = np.int32
+    elif pa.types.is_large_string(column.type):
+        off_dtype = np.int64
+    else:
+        raise DecontamError(f"expected a string column, got {column.type}")
+    n = len(column)
+    bufs = column.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=off_dtype)[column.offset : column.offset + n + 1].astype(np.int64)
+    if bufs[2] is None or n == 0:
+        return np.empty(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, offsets - offsets[0]
+
+
+def _input_schema(path: str) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise shards.ShardSetError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _check_columns(path: str, schema: pa.Schema, text_column: str) -> None:
+    if text_column not in schema.names:
+        raise DecontamError(
+            f"{path}: no text column {text_column!r} (columns: {schema.names}); "
+            "pass the right column (code rows: 'content', text rows: 'text')"
+        )
