@@ -15,7 +15,6 @@ are replaced by U+FFFD and counted, never dropped silently.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,19 +22,9 @@ from dataclasses import dataclass, field
 import tiktoken
 from tokenizers import Tokenizer
 
-from corpus.tokenize.tokenizer import QWEN2_PATTERN, TokenizerInfo, load_tokenizer, token_bytes
+from corpus.tokenize.tokenizer import TokenizerInfo, load_tokenizer, sanitize, token_bytes
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def sanitize(text: str) -> tuple[str, int]:
-    """``text`` with lone surrogates replaced by U+FFFD, and how many were replaced."""
-    try:
-        text.encode("utf-8")
-        return text, 0
-    except UnicodeEncodeError:
-        return _SURROGATES.subn("\ufffd", text)
-
+__all__ = ["EncodeStats", "FastEncoder", "sanitize"]
 
 @dataclass
 class EncodeStats:
@@ -64,7 +53,7 @@ class FastEncoder:
         self._nfc = info.normalizer == "NFC"
         self.enc = tiktoken.Encoding(
             name=f"codecorpus-{info.sha256[:12]}",
-            pat_str=QWEN2_PATTERN,
+            pat_str=info.pattern,
             mergeable_ranks=ranks,
             special_tokens=dict(specials),
         )

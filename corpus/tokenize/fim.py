@@ -52,11 +52,17 @@ def split_fim(text: str, rng: random.Random, fim_rate: float, spm_rate: float) -
 
 def fim_ids(split: FimSplit, encode: Callable[[str], list[int]], special: dict[str, int]) -> list[int]:
     """Token ids of a FIM sample in its mode's layout."""
-    pre, mid, suf = encode(split.prefix), encode(split.middle), encode(split.suffix)
+    return fim_layout(split.mode, encode(split.prefix), encode(split.middle), encode(split.suffix), special)
+
+
+def fim_layout(mode: str, pre: list[int], mid: list[int], suf: list[int], special: dict[str, int]) -> list[int]:
+    """Join already-encoded pieces with the FIM special-token ids (PSM or SPM)."""
     p, m, s = special[FIM_PREFIX], special[FIM_MIDDLE], special[FIM_SUFFIX]
-    if split.mode == "psm":
+    if mode == "psm":
         return [p, *pre, s, *suf, m, *mid]
-    return [p, s, *suf, m, *pre, *mid]
+    if mode == "spm":
+        return [p, s, *suf, m, *pre, *mid]
+    raise ValueError(f"unknown FIM mode {mode!r} (psm | spm)")
 
 
 def parse_fim_ids(ids: Sequence[int], special: dict[str, int]) -> tuple[str, list[int], list[int], list[int]]:

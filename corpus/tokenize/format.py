@@ -103,8 +103,10 @@ class TokenShardWriter:
         for a in (tokens, mask, docs, src):
             if a.shape != tokens.shape or a.shape[1] != self.seq_len:
                 raise ValueError(f"sequence arrays must all be [n, {self.seq_len}]; got {a.shape}")
+        tokens, mask, docs, src = (np.ascontiguousarray(a, dtype=ARRAYS[k][1])
+                                   for k, a in zip(("tokens", "mask", "docs", "src"), (tokens, mask, docs, src)))
         for k, a in zip(("tokens", "mask", "docs", "src"), (tokens, mask, docs, src)):
-            self._bufs[k].append(np.ascontiguousarray(a, dtype=ARRAYS[k][1]))
+            self._bufs[k].append(a)
         n_src = len(self.sources)
         real = src != PAD_SOURCE
         self.tokens_per_source += np.bincount(src[real].ravel(), minlength=n_src)[:n_src]
@@ -205,3 +207,32 @@ class TokenShards:
     def __iter__(self) -> Iterator[TokenShard]:
         for i in range(len(self)):
             yield self[i]
+
+
+def validate(path: str, max_rows: int = 256) -> list[str]:
+    """Structural problems of a token shard set (empty list = sound), checking up to
+    ``max_rows`` sequences per shard: ids below ``vocab_size``, document indices starting at 0
+    and rising by at most 1, padding only with mask 0, sources in range."""
+    ts = TokenShards(path)
+    vocab = int(ts.extra["vocab_size"])
+    n_src = len(ts.sources)
+    problems = []
+    for k, sh in enumerate(ts.shards):
+        tok, mask, docs, src = (np.asarray(a[:max_rows]) for a in (sh.tokens, sh.mask, sh.docs, sh.src))
+        if tok.size == 0:
+            continue
+        if int(tok.max()) >= vocab:
+            problems.append(f"shard {k}: token id {int(tok.max())} >= vocab_size {vocab}")
+        if (docs[:, 0] != 0).any():
+            problems.append(f"shard {k}: a row's document index does not start at 0")
+        step = np.diff(docs.astype(np.int32), axis=1)
+        if ((step < 0) | (step > 1)).any():
+            problems.append(f"shard {k}: document indices must rise by 0 or 1 along a row")
+        pad = src == PAD_SOURCE
+        if (mask[pad] != 0).any():
+            problems.append(f"shard {k}: padding positions with loss mask 1")
+        if (src[~pad] >= n_src).any():
+            problems.append(f"shard {k}: source index outside {ts.sources}")
+    if sum(s.tokens.shape[0] for s in ts.shards) != int(ts.extra.get("n_seq", -1)):
+        problems.append("n_seq in the manifest differs from the arrays")
+    return problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,9 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 QWEN2_PATTERN = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
+
+#: GPT-2's pattern, used by tokenizer.json files whose ByteLevel pre-tokenizer has use_regex=true.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -43,6 +47,19 @@ MIN_VOCAB = 256 + len(SPECIAL_TOKENS)
 
 class TokenizerError(ValueError):
     """A tokenizer file is unusable; the message names the file and what to do."""
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def sanitize(text: str) -> tuple[str, int]:
+    """``text`` with lone surrogates (from ``surrogateescape`` decoding) replaced by U+FFFD, and
+    how many were replaced: they cannot be UTF-8 encoded, so no tokenizer can take them."""
+    try:
+        text.encode("utf-8")
+        return text, 0
+    except UnicodeEncodeError:
+        return _SURROGATES.subn("\ufffd", text)
 
 
 @lru_cache(maxsize=1)
@@ -104,8 +121,8 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     return merges
 
 
-def _new_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Tokenizer:
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
+def _untrained() -> Tokenizer:
+    tok = Tokenizer(models.BPE(fuse_unk=False, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
@@ -123,7 +140,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
     """
     if vocab_size < MIN_VOCAB:
         raise TokenizerError(f"vocab_size={vocab_size} is too small: need at least {MIN_VOCAB} (256 bytes + specials)")
-    base = _new_tokenizer({}, [])
+    base = _untrained()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
@@ -131,7 +148,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    base.train_from_iterator(texts, trainer=trainer)
+    base.train_from_iterator((sanitize(t)[0] for t in texts), trainer=trainer)
     raw = json.loads(base.to_str())
     vocab = raw["model"]["vocab"]
     ranks = {token_bytes(t): i for t, i in vocab.items() if t not in SPECIAL_TOKENS}
@@ -152,6 +169,7 @@ class TokenizerInfo:
     vocab_size: int
     special_tokens: dict[str, int]
     normalizer: str | None
+    pattern: str = QWEN2_PATTERN
 
     @property
     def eos_id(self) -> int:
@@ -167,7 +185,7 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
     try:
         raw = json.loads(raw_bytes)
         tok = Tokenizer.from_str(raw_bytes.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, Exception) as exc:  # tokenizers raises a bare Exception
+    except Exception as exc:  # json errors, UnicodeDecodeError, and the bare Exception tokenizers raises
         raise TokenizerError(f"{p}: not a Hugging Face tokenizer.json ({exc})") from exc
     model = raw.get("model") or {}
     if model.get("type") != "BPE":
@@ -186,6 +204,7 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
         if norm_type not in ("NFC",):
             raise TokenizerError(f"{p}: unsupported normalizer {norm_type!r} (only none or NFC, as in Qwen2)")
     info = TokenizerInfo(
+        pattern=pretokenizer_pattern(raw.get("pre_tokenizer"), p),
         path=str(p),
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         vocab_size=tok.get_vocab_size(with_added_tokens=True),
@@ -193,6 +212,35 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, TokenizerInfo]:
         normalizer=norm_type,
     )
     return tok, info
+
+
+def pretokenizer_pattern(pre: dict | None, where: Path | str) -> str:
+    """The split regex of a byte-level pre-tokenizer (Qwen2: Split(regex) + ByteLevel)."""
+    steps = (pre or {}).get("pretokenizers", [pre] if pre else [])
+    pattern = None
+    has_byte_level = False
+    for st in steps:
+        if st.get("type") == "Split" and isinstance(st.get("pattern"), dict) and "Regex" in st["pattern"]:
+            if pattern is not None or st.get("behavior") != "Isolated" or st.get("invert"):
+                break
+            pattern = st["pattern"]["Regex"]
+        elif st.get("type") == "ByteLevel":
+            if st.get("add_prefix_space"):
+                break
+            has_byte_level = True
+            if st.get("use_regex", True):
+                if pattern is not None:
+                    break
+                pattern = GPT2_PATTERN
+        else:
+            break
+    else:
+        if has_byte_level and pattern is not None:
+            return pattern
+    raise TokenizerError(
+        f"{where}: unsupported pre_tokenizer {json.dumps(pre)[:200]}; expected a byte-level BPE with an "
+        "isolated regex Split (Qwen2) or a ByteLevel(use_regex) pre-tokenizer without prefix space (GPT-2)"
+    )
 
 
 def sample_texts(texts: Iterable[str], max_bytes: int) -> Iterator[str]:
