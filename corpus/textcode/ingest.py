@@ -63,15 +63,19 @@ class _GzipTail(io.RawIOBase):
         self._gz = gzip.open(path, "rb")
         self.truncated = False
         self.corrupt = False
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
+
+    def tell(self) -> int:
+        return self._pos
 
     def readinto(self, b) -> int:  # type: ignore[override]
         if self.truncated or self.corrupt:
             return 0
         try:
-            data = self._gz.read(len(b))
+            data = self._gz.read1(len(b))
         except EOFError:
             self.truncated = True
             return 0
@@ -79,6 +83,7 @@ class _GzipTail(io.RawIOBase):
             self.corrupt = True
             return 0
         b[: len(data)] = data
+        self._pos += len(data)
         return len(data)
 
     def close(self) -> None:
@@ -113,11 +118,13 @@ def iter_warc(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) 
     stream = _open_maybe_gzip(path)
     seen_any = False
     try:
-        it = ArchiveIterator(stream, record_types=wanted, parse_http=False)
-        for n, rec in enumerate(it):
+        for n, rec in enumerate(_records(ArchiveIterator(stream, record_types=wanted, parse_http=False), path, skips)):
             seen_any = True
             url = rec.headers.get("WARC-Target-URI", "") or ""
             where = f"{path}#record{n}({url or rec.record_id})"
+            if "Content-Length" not in rec.headers:
+                skips.add("truncated_record", where)  # header block cut off (WARC requires the field)
+                continue
             declared = rec.content_length
             body = rec.reader.read(opts.max_doc_bytes + 1)
             if len(body) > opts.max_doc_bytes:
@@ -137,6 +144,11 @@ def iter_warc(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) 
                 status = head.split(b"\r\n", 1)[0].split()
                 if len(status) >= 2 and status[1][:1] not in (b"2",):
                     skips.add("http_status_not_2xx", where)
+                    continue
+                try:
+                    body = _decode_http_body(head, body, opts.max_doc_bytes)
+                except ValueError as exc:
+                    skips.add(str(exc), where)
                     continue
             try:
                 if kind == "wet":
@@ -159,6 +171,60 @@ def iter_warc(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) 
     _gzip_status(stream, path, skips)
     if not seen_any and not (isinstance(stream, _GzipTail) and (stream.truncated or stream.corrupt)):
         skips.add("no_warc_records", path)
+
+
+def _records(it, path: str, skips: SkipCounter):
+    """The iterator's records; a stream that stops being WARC ends the file with a counted reason."""
+    from fastwarc.stream_io import StreamError
+
+    try:
+        yield from it
+    except StreamError as exc:
+        skips.add("not_a_warc_stream", f"{path} ({exc})")
+
+
+def _decode_http_body(head: bytes, body: bytes, limit: int) -> bytes:
+    """Undo chunked transfer coding and gzip / deflate / brotli content coding, as a raw
+    (not Common Crawl-normalized) WARC stores them; ValueError(reason) if undecodable."""
+    if "chunked" in _http_header(head, b"transfer-encoding").lower():
+        body = _dechunk(body)
+    coding = _http_header(head, b"content-encoding").strip().lower()
+    if coding in ("", "identity", "none"):
+        return body
+    if coding not in ("gzip", "x-gzip", "deflate", "br"):
+        raise ValueError("unsupported_content_encoding")
+    try:
+        if coding == "br":
+            import brotli
+
+            out = brotli.decompress(body)
+        else:
+            try:
+                out = zlib.decompressobj(wbits=47 if coding != "deflate" else 15).decompress(body, limit + 1)
+            except zlib.error:
+                out = zlib.decompressobj(wbits=-15).decompress(body, limit + 1)  # raw deflate
+    except Exception as exc:  # zlib.error, brotli.error: the stored bytes are not what the header says
+        raise ValueError("bad_content_encoding") from exc
+    if len(out) > limit:
+        raise ValueError("payload_too_large")
+    return out
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, pos = bytearray(), 0
+    while pos < len(body):
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            break
+        try:
+            size = int(body[pos:eol].split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            return body  # not really chunked: keep the body as stored
+        if size == 0:
+            break
+        out += body[eol + 2 : eol + 2 + size]
+        pos = eol + 2 + size + 2
+    return bytes(out)
 
 
 def _http_header(head: bytes, name: bytes) -> str:

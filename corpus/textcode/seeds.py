@@ -116,7 +116,8 @@ def iter_docstrings(path: str, skips: SkipCounter, min_chars: int = 300) -> Iter
         doc = ast.get_docstring(node)
         if doc and len(doc) >= min_chars:
             name = getattr(node, "name", "")
-            yield Doc(url=f"file://{path}" + (f"#{name}" if name else ""), text=doc.strip(), source="docstring")
+            anchor = f"#{name}-L{node.lineno}" if name else ""
+            yield Doc(url=f"file://{path}{anchor}", text=doc.strip(), source="docstring")
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def text_to_html(title: str, text: str) -> bytes:
         f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head>"
         f"<body><nav><a href=\"/\">Home</a></nav><main><h1>{html.escape(title)}</h1>\n{body}\n</main>"
         f"<footer>Generated from a local Debian document</footer></body></html>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def local_web_pages(max_pages: int, seed_shard: int = 1) -> list[tuple[str, bytes]]:
