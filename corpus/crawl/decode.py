@@ -7,6 +7,7 @@ why a file was left out (``binary``, ``undecodable``) instead of guessing silent
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
@@ -19,7 +20,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Control characters other than \t \n \v \f \r and ESC: their share tells binary from text.
-_CONTROL = frozenset(range(0, 32)) - {9, 10, 11, 12, 13, 27}
+_CTRL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_CTRL_C1 = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x80-\x9f]")
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if not (b <= 8 or 14 <= b <= 26 or 28 <= b <= 31))
 MAX_CONTROL_RATIO = 0.01
 # Single-byte encodings tried for non-UTF-8 files whose detection is unsure (short files).
 _LEGACY_FALLBACK = ("cp1252", "latin-1")
@@ -61,8 +64,15 @@ def _looks_binary(text: str, c1: bool = False) -> bool:
     sample = text[:65536]
     if not sample:
         return False
-    bad = sum(1 for ch in sample if ord(ch) in _CONTROL or (c1 and 0x80 <= ord(ch) < 0xA0))
+    bad = len((_CTRL_C1 if c1 else _CTRL).findall(sample))  # regex: C speed, matches are rare
     return bad / len(sample) > MAX_CONTROL_RATIO
+
+
+def _bytes_look_binary(data: bytes) -> bool:
+    """_looks_binary for valid UTF-8 (controls are single bytes): ``bytes.translate`` deletes
+    every other byte value in C, ~20x faster than a regex over the decoded text."""
+    sample = data[:65536]
+    return bool(sample) and len(sample.translate(None, _NOT_CONTROL_BYTES)) / len(sample) > MAX_CONTROL_RATIO
 
 
 def _detect_legacy(data: bytes) -> str | None:
@@ -107,7 +117,7 @@ def decode_source(data: bytes) -> Decoded:
     except UnicodeDecodeError:
         pass
     else:
-        return Decoded(None, None, "binary") if _looks_binary(text) else Decoded(text, "utf-8", None)
+        return Decoded(None, None, "binary") if _bytes_look_binary(data) else Decoded(text, "utf-8", None)
     enc = _detect_legacy(data)
     if enc is not None:
         try:
