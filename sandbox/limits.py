@@ -128,24 +128,28 @@ class CgroupSlot:
         with open(os.path.join(d, name), "w") as f:
             f.write(value)
 
-    def prepare(self, limits: Limits) -> list[int]:
+    def prepare(self, limits: Limits, open_procs: bool = True, extra_procs: int = 0, extra_bytes: int = 0) -> list[int]:
+        """Set the limits (plus room for resident helpers); optionally open cgroup.procs to join."""
+        mem_limit, pid_limit = str(limits.memory_bytes + extra_bytes), str(limits.max_procs + extra_procs)
         if self.mode == "v1":
             mem, pids = self.dirs
-            self._write(mem, "memory.limit_in_bytes", str(limits.memory_bytes))
+            self._write(mem, "memory.limit_in_bytes", mem_limit)
             try:
                 self._write(mem, "memory.max_usage_in_bytes", "0")
             except OSError:
                 pass
-            self._write(pids, "pids.max", str(limits.max_procs))
-            return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY) for d in self.dirs]
-        d = self.dirs[0]
-        self._write(d, "memory.max", str(limits.memory_bytes))
-        try:
-            self._write(d, "memory.swap.max", "0")
-        except OSError:
-            pass
-        self._write(d, "pids.max", str(limits.max_procs))
-        return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)]
+            self._write(pids, "pids.max", pid_limit)
+        else:
+            d = self.dirs[0]
+            self._write(d, "memory.max", mem_limit)
+            try:
+                self._write(d, "memory.swap.max", "0")
+            except OSError:
+                pass
+            self._write(d, "pids.max", pid_limit)
+        if not open_procs:
+            return []
+        return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY) for d in self.dirs]
 
     def oom_kills(self) -> int:
         path, key = (
@@ -181,7 +185,7 @@ class CgroupSlot:
             pass
         return 0
 
-    def pids(self) -> list[int]:
+    def pids(self, spare: frozenset[int] = frozenset()) -> list[int]:
         out: list[int] = []
         for d in self.dirs:
             try:
@@ -189,18 +193,18 @@ class CgroupSlot:
                     out.extend(int(x) for x in f.read().split())
             except (OSError, ValueError):
                 pass
-        return sorted(set(out))
+        return sorted(set(out) - spare)
 
-    def kill_all(self, deadline_s: float = 2.0) -> bool:
-        """SIGKILL every process in the group until it is empty; True when empty."""
-        if self.mode == "v2":
+    def kill_all(self, deadline_s: float = 2.0, spare: frozenset[int] = frozenset()) -> bool:
+        """SIGKILL every process in the group (but ``spare``) until none is left; True when done."""
+        if self.mode == "v2" and not spare:
             try:
                 self._write(self.dirs[0], "cgroup.kill", "1")
             except OSError:
                 pass
         end = time.monotonic() + deadline_s
         while True:
-            pids = self.pids()
+            pids = self.pids(spare)
             if not pids:
                 return True
             for pid in pids:
@@ -210,4 +214,4 @@ class CgroupSlot:
                     pass
             if time.monotonic() > end:
                 return False
-            time.sleep(0.002)
+            time.sleep(0.0005)

@@ -8,5 +8,9 @@ if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   fi
 fi
-if docker info >/dev/null 2>&1; then echo "services: docker engine up"; else echo "services: no docker engine (docker tests will skip)"; fi
+if docker info >/dev/null 2>&1; then
+  echo "services: docker engine up"
+  # Build the sandbox image once per machine (tagged by the build script's hash).
+  bash sandbox/image/build_image.sh >/dev/null 2>&1 || echo "services: sandbox image build failed (docker tests will say why)"
+else echo "services: no docker engine (docker tests will skip)"; fi
 exit 0

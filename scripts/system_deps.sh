@@ -8,6 +8,9 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 [ -d /usr/share/doc/python3/html ] || [ -d /usr/share/doc/python3-doc/html ] || need+=(python3-doc)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

@@ -1,0 +1,319 @@
+"""Turn (code, tests) into the source files of one run, with a per-run pass sentinel.
+
+Why a sentinel: a program that exits 0 before its asserts ran (``os._exit(0)``,
+``System.exit(0)``, ``process.exit(0)``) must not count as passed. Each harness prints a
+random token only after every test ran; ``passed`` needs exit 0 *and* that token. Test
+``main`` functions are renamed (via the tree-sitter tree, not regexes) and called from a
+generated ``main`` that prints the token when they return normally.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sandbox.static import parse
+
+
+@dataclass
+class Sources:
+    files: dict[str, bytes]  # relative path under /src -> content
+    entry: str  # main file (interpreted) or main class (Java)
+    sentinel: bytes | None  # printed as b"\n" + sentinel + b"\n" when every test passed
+    compile_files: list[str] = field(default_factory=list)
+
+
+def new_sentinel() -> bytes:
+    return f"__codecorpus_pass_{secrets.token_hex(16)}__".encode()
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def _splice(src: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    for start, end, text in sorted(edits, reverse=True):
+        src = src[:start] + text + src[end:]
+    return src
+
+
+def _c_main(src: bytes, grammar: str):
+    """(name node, body node, n_params) of the top-level ``main`` definition, or None."""
+    root = parse(src, grammar).root_node
+    for node in root.children:
+        if node.type != "function_definition":
+            continue
+        decl = node.child_by_field_name("declarator")
+        while decl is not None and decl.type not in ("function_declarator",):
+            decl = decl.child_by_field_name("declarator")
+        if decl is None:
+            continue
+        name = decl.child_by_field_name("declarator")
+        if name is None or src[name.start_byte : name.end_byte] != b"main":
+            continue
+        params = decl.child_by_field_name("parameters")
+        n = 0
+        if params is not None:
+            n = sum(
+                1
+                for p in params.named_children
+                if p.type in ("parameter_declaration", "variadic_parameter")
+                and src[p.start_byte : p.end_byte].strip() != b"void"
+            )
+        return name, node.child_by_field_name("body"), n
+    return None
+
+
+def _rename_c_main(src: bytes, grammar: str, new_name: bytes, add_return: bool) -> tuple[bytes, int] | None:
+    found = _c_main(src, grammar)
+    if found is None:
+        return None
+    name, body, n = found
+    edits = [(name.start_byte, name.end_byte, new_name)]
+    if add_return and body is not None:
+        # main may fall off its end (implicitly 0); a renamed function may not.
+        edits.append((body.end_byte - 1, body.end_byte - 1, b"\nreturn 0;\n"))
+    return _splice(src, edits), n
+
+
+def c_family(code: bytes, tests: bytes | None, grammar: str, filename: str) -> Sources:
+    if tests is None:
+        return Sources({filename: code}, filename, None, [filename])
+    sentinel = new_sentinel()
+    tag = secrets.token_hex(6).encode()
+    user_main = b"cc_user_main_" + tag
+    renamed = _rename_c_main(tests, grammar, user_main, add_return=True)
+    if renamed is None:
+        # Bare statements: preprocessor lines stay at file scope, the rest becomes the body.
+        lines = tests.split(b"\n")
+        pre = b"\n".join(ln for ln in lines if ln.lstrip().startswith(b"#"))
+        body = b"\n".join(ln for ln in lines if not ln.lstrip().startswith(b"#"))
+        tests_part, n_params = pre + b"\nint " + user_main + b"(void) {\n" + body + b"\nreturn 0;\n}\n", 0
+    else:
+        tests_part, n_params = renamed
+    if _c_main(code, grammar) is not None:
+        code = _rename_c_main(code, grammar, b"cc_program_main_" + tag, add_return=True)[0]
+    call = user_main + (b"(argc, argv)" if n_params >= 2 else b"()")
+    header = b"#include <cstdio>\n" if grammar == "cpp" else b"#include <stdio.h>\n"
+    tail = (
+        b"\n" + header + b"int main(int argc, char **argv) {\n  (void)argc; (void)argv;\n"
+        b"  int cc_rc = " + call + b";\n"
+        b"  if (cc_rc == 0) { fflush(stdout); fputs(\"\\n" + sentinel + b"\\n\", stdout); fflush(stdout); }\n"
+        b"  return cc_rc;\n}\n"
+    )
+    src = code + b"\n#line 1 \"tests\"\n" + tests_part + tail
+    return Sources({filename: src}, filename, sentinel, [filename])
+
+
+_PY_RUNNER = """\
+import sys as _sys
+import types as _types
+
+_mod = _types.ModuleType("solution")
+_mod.__file__ = "/src/solution.py"
+_sys.modules["solution"] = _mod
+# Like the HumanEval/MBPP harnesses: the program is not __main__, so its demo/I-O block under
+# `if __name__ == "__main__":` does not run; the tests share its namespace.
+for _path in ("/src/solution.py", "/src/tests.py"):
+    with open(_path, "rb") as _f:
+        exec(compile(_f.read(), _path, "exec"), _mod.__dict__)
+for _name, _obj in list(_mod.__dict__.items()):
+    _code = getattr(_obj, "__code__", None)
+    if (_name.startswith("test") and _code is not None and _code.co_argcount == 0
+            and getattr(_obj, "__module__", None) == "solution"):
+        _obj()
+_cases = [o for o in _mod.__dict__.values() if isinstance(o, type) and o.__name__.startswith("Test")
+          and any(b.__name__ == "TestCase" for b in o.__mro__)]
+if _cases:
+    import unittest as _ut
+
+    _suite = _ut.TestSuite(_ut.defaultTestLoader.loadTestsFromTestCase(c) for c in _cases)
+    if not _ut.TextTestRunner(stream=_sys.stderr, verbosity=0).run(_suite).wasSuccessful():
+        raise SystemExit(1)
+_sys.stdout.flush()
+_sys.stdout.write("\\n%s\\n")
+_sys.stdout.flush()
+"""
+
+
+def python(code: bytes, tests: bytes | None) -> Sources:
+    if tests is None:
+        return Sources({"main.py": code}, "main.py", None)
+    sentinel = new_sentinel()
+    files = {"solution.py": code, "tests.py": tests, "main.py": (_PY_RUNNER % sentinel.decode()).encode()}
+    return Sources(files, "main.py", sentinel)
+
+
+def _is_module(code: bytes, grammar: str) -> bool:
+    root = parse(code, grammar).root_node
+    return any(n.type in ("import_statement", "export_statement") for n in root.children)
+
+
+def javascript(code: bytes, tests: bytes | None, grammar: str = "javascript") -> Sources:
+    module = _is_module(code, grammar) or (tests is not None and _is_module(tests, grammar))
+    ext = {"javascript": ".mjs" if module else ".js", "typescript": ".mts" if module else ".ts"}[grammar]
+    name = "main" + ext
+    if tests is None:
+        return Sources({name: code}, name, None, [name])
+    sentinel = new_sentinel()
+    # 'beforeExit' fires only when the event loop drains on its own: not on process.exit(),
+    # not after an uncaught exception or unhandled rejection.
+    tail = (
+        b"\n;process.once('beforeExit', () => { process.stdout.write('\\n" + sentinel + b"\\n'); });\n"
+    )
+    return Sources({name: code + b"\n;\n" + tests + tail}, name, sentinel, [name])
+
+
+def bash(code: bytes, tests: bytes | None) -> Sources:
+    if tests is None:
+        return Sources({"main.sh": code}, "main.sh", None)
+    sentinel = new_sentinel()
+    return Sources({"main.sh": code + b"\n" + tests + b"\nprintf '\\n%s\\n' '" + sentinel + b"'\n"},
+                   "main.sh", sentinel)
+
+
+# --- Java ---------------------------------------------------------------------------------
+
+def _java_classes(src: bytes) -> tuple[bytes | None, list[tuple[bytes, bool, bool]]]:
+    """(package, [(class name, is_public, has static main)]) of top-level classes."""
+    root = parse(src, "java").root_node
+    package = None
+    out = []
+    for node in root.children:
+        if node.type == "package_declaration":
+            ident = [c for c in node.named_children if c.type in ("scoped_identifier", "identifier")]
+            if ident:
+                package = src[ident[0].start_byte : ident[0].end_byte]
+        if node.type not in ("class_declaration", "enum_declaration", "record_declaration",
+                             "interface_declaration"):
+            continue
+        name = node.child_by_field_name("name")
+        mods = [c for c in node.children if c.type == "modifiers"]
+        public = bool(mods) and b"public" in src[mods[0].start_byte : mods[0].end_byte].split()
+        has_main = False
+        body = node.child_by_field_name("body")
+        for m in body.named_children if body is not None else []:
+            if m.type == "method_declaration":
+                mname = m.child_by_field_name("name")
+                mm = [c for c in m.children if c.type == "modifiers"]
+                if (mname is not None and src[mname.start_byte : mname.end_byte] == b"main" and mm
+                        and b"static" in src[mm[0].start_byte : mm[0].end_byte].split()):
+                    has_main = True
+        out.append((src[name.start_byte : name.end_byte], public, has_main))
+    return package, out
+
+
+def _java_file(src: bytes, default: str) -> tuple[str, str | None, list[tuple[bytes, bool, bool]]]:
+    package, classes = _java_classes(src)
+    public = [c[0] for c in classes if c[1]]
+    base = (public[0].decode() if public else default) + ".java"
+    pkg = package.decode() if package else None
+    path = (pkg.replace(".", "/") + "/" + base) if pkg else base
+    return path, pkg, classes
+
+
+def _fqn(pkg: str | None, name: bytes) -> str:
+    return (pkg + "." if pkg else "") + name.decode()
+
+
+_JAVA_IMPORTS = b"import java.util.*;\nimport java.util.function.*;\nimport java.util.stream.*;\n"
+
+
+def java(code: bytes, tests: bytes | None) -> Sources:
+    tag = secrets.token_hex(6)
+    code_path, code_pkg, code_classes = _java_file(code, "Main")
+    files = {code_path: code}
+    if tests is None:
+        mains = [c for c in code_classes if c[2]]
+        entry = _fqn(code_pkg, (mains or code_classes or [(b"Main", True, True)])[0][0])
+        return Sources(files, entry, None, list(files))
+    sentinel = new_sentinel()
+    _, tclasses = _java_classes(tests)
+    if not tclasses:
+        tname = f"CcTests_{tag}"
+        tests = (_JAVA_IMPORTS + f"public class {tname} {{\n  public static void main(String[] args) throws Throwable {{\n".encode()
+                 + tests + b"\n  }\n}\n")
+    test_path, test_pkg, tclasses = _java_file(tests, f"CcTests_{tag}")
+    if test_path in files:
+        raise ValueError(f"tests and code both define {test_path}")
+    files[test_path] = tests
+    mains = [c for c in tclasses if c[2]]
+    if not mains:
+        raise ValueError("Java tests define classes but none has a static main(String[]) to run")
+    target = _fqn(test_pkg, mains[0][0])
+    harness = f"CcHarness_{tag}"
+    files[harness + ".java"] = (
+        f"public final class {harness} {{\n  public static void main(String[] args) throws Throwable {{\n"
+        f"    {target}.main(args);\n    System.out.flush();\n"
+        f"    System.out.print(\"\\n{sentinel.decode()}\\n\");\n    System.out.flush();\n  }}\n}}\n"
+    ).encode()
+    return Sources(files, harness, sentinel, list(files))
+
+
+# --- Rust and Go --------------------------------------------------------------------------
+
+def _rust_main(src: bytes):
+    root = parse(src, "rust").root_node
+    for node in root.children:
+        if node.type == "function_item":
+            name = node.child_by_field_name("name")
+            if name is not None and src[name.start_byte : name.end_byte] == b"main":
+                return name, node.child_by_field_name("return_type") is not None
+    return None
+
+
+def rust(code: bytes, tests: bytes | None) -> Sources:
+    if tests is None:
+        return Sources({"main.rs": code}, "main.rs", None, ["main.rs"])
+    sentinel = new_sentinel()
+    tag = secrets.token_hex(6).encode()
+    user = b"cc_user_main_" + tag
+    found = _rust_main(tests)
+    if found is None:
+        tests, returns = b"fn " + user + b"() {\n" + tests + b"\n}\n", False
+    else:
+        name, returns = found
+        tests = _splice(tests, [(name.start_byte, name.end_byte, user)])
+    cm = _rust_main(code)
+    if cm is not None:
+        code = _splice(code, [(cm[0].start_byte, cm[0].end_byte, b"cc_program_main_" + tag)])
+    call = (b"if let Err(e) = " + user + b"() { eprintln!(\"Error: {:?}\", e); std::process::exit(1); }"
+            if returns else user + b"();")
+    tail = (b"\n#[allow(dead_code)]\nfn main() {\n    " + call + b"\n    use std::io::Write;\n"
+            b"    let mut o = std::io::stdout();\n    let _ = o.write_all(b\"\\n" + sentinel + b"\\n\");\n"
+            b"    let _ = o.flush();\n}\n")
+    return Sources({"main.rs": b"#![allow(dead_code, unused)]\n" + code + b"\n" + tests + tail},
+                   "main.rs", sentinel, ["main.rs"])
+
+
+def go(code: bytes, tests: bytes | None) -> Sources:
+    if tests is None:
+        return Sources({"main.go": code}, "main.go", None, ["main.go"])
+    sentinel = new_sentinel()
+    tag = secrets.token_hex(6).encode()
+    user = b"ccUserMain" + tag
+    root = parse(tests, "go").root_node
+    edits = []
+    for node in root.children:
+        if node.type == "function_declaration":
+            name = node.child_by_field_name("name")
+            if name is not None and tests[name.start_byte : name.end_byte] == b"main":
+                edits.append((name.start_byte, name.end_byte, user))
+    if not edits:
+        raise ValueError("Go tests must be a file of package main with a func main()")
+    tests = _splice(tests, edits)
+    croot = parse(code, "go").root_node
+    code = _splice(code, [
+        (n.child_by_field_name("name").start_byte, n.child_by_field_name("name").end_byte, b"ccProgramMain" + tag)
+        for n in croot.children
+        if n.type == "function_declaration" and n.child_by_field_name("name") is not None
+        and code[n.child_by_field_name("name").start_byte : n.child_by_field_name("name").end_byte] == b"main"
+    ])
+    harness = (b"package main\n\nimport \"os\"\n\nfunc main() {\n\t" + user + b"()\n"
+               b"\tos.Stdout.WriteString(\"\\n" + sentinel + b"\\n\")\n}\n")
+    files = {"main.go": code, "cc_tests.go": tests, "cc_harness.go": harness}
+    return Sources(files, "main.go", sentinel, list(files))

@@ -1,0 +1,435 @@
+"""Hostile programs, on both backends: each gets its exact status and leaves the host unchanged.
+
+Timeouts are 1-2 s so the suite stays short on 2 cores. "Host unchanged" is checked by
+looking for what the program tried to leave behind: processes (slot uids for bwrap, extra
+processes in the pool's containers for docker), files carrying a per-test marker in /tmp,
+/dev/shm, $HOME, /etc and the repository, and the hashes of host files it tried to modify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import textwrap
+import time
+import uuid
+
+import pytest
+
+import sandbox
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WATCHED_DIRS = ["/tmp", "/dev/shm", os.path.expanduser("~"), "/etc", REPO, "/"]
+
+
+def _stray_processes(backend: str) -> list[str]:
+    if backend == "bwrap":
+        from sandbox.backends.bwrap import MAX_SLOTS, UID_BASE, slots
+
+        # Only this process's slot uids: other jobs on the machine may be running sandboxes too.
+        lo = UID_BASE + (os.getpid() % 4096) * MAX_SLOTS
+        # Each slot's resident spawn server is expected; anything else of the slot uids is not.
+        servers = {str(s.zygote.pid) for s in slots()._slots.values() if s.zygote is not None}
+
+        out = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    fields = dict(ln.split(":", 1) for ln in f if ":" in ln)
+                uid = int(fields["Uid"].split()[0])
+            except (OSError, KeyError, ValueError):
+                continue
+            # Zombies hold no resources; this VM's init reaps orphaned ones only every second or so.
+            if lo <= uid < lo + MAX_SLOTS and pid not in servers and not fields["State"].strip().startswith("Z"):
+                out.append(pid)
+        return out
+    from sandbox.backends import docker
+
+    p = docker.pool()
+    out = []
+    for cid in list(p._all):
+        try:
+            procs = p.client.api.top(cid)["Processes"] or []
+        except Exception:
+            continue  # removed (recycled) meanwhile
+        if len(procs) > 1:
+            out.append(f"{cid[:12]}: {len(procs)} processes")
+    return out
+
+
+@pytest.fixture
+def guard(backend):
+    """Yields a marker; afterwards asserts no stray process and no marker file on the host."""
+    marker = f"ccleak{uuid.uuid4().hex[:10]}"
+    hashes = {p: _sha(p) for p in ("/etc/passwd", os.path.join(REPO, "pyproject.toml"))}
+    yield marker
+    deadline = time.monotonic() + 3
+    while _stray_processes(backend) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stray_processes(backend) == []
+    for d in WATCHED_DIRS:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        assert not [n for n in names if marker in n], f"{marker} file left in {d}"
+    assert {p: _sha(p) for p in hashes} == hashes
+
+
+def _sha(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def py(src: str) -> str:
+    return textwrap.dedent(src).lstrip("\n")
+
+
+def run(code, backend, language="python", **kw):
+    kw.setdefault("timeout_s", 2)
+    return sandbox.execute(code, language, backend=backend, **kw)
+
+
+def test_infinite_loop(backend, guard):
+    t = time.monotonic()
+    r = run("while True:\n    pass\n", backend, timeout_s=1)
+    assert r.status == "timeout"
+    assert time.monotonic() - t < 5
+
+
+def test_infinite_sleep(backend, guard):
+    r = run("import time\ntime.sleep(10**6)\n", backend, timeout_s=1)
+    assert r.status == "timeout"  # no CPU used: only the wall clock catches it
+
+
+def test_fork_loop_is_capped(backend, guard):
+    r = run(py("""
+        import os, time
+        n = 0
+        while True:
+            try:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                n += 1
+            except OSError:
+                print("refused after", n, flush=True)
+                break
+    """), backend, timeout_s=5)
+    assert r.status == "passed", r
+    assert 0 < int(r.stdout.split()[-1]) <= 80  # the pids limit, not the host's
+
+
+def test_shell_fork_bomb(backend, guard):
+    r = run(":(){ :|:& };:\nsleep 30\n", backend, language="bash", timeout_s=1)
+    assert r.status == "timeout"
+    assert run("print('alive')", backend).stdout == "alive\n"  # the next run is unaffected
+
+
+def test_child_outliving_parent(backend, guard):
+    r = run(py(f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(1.5)
+                open("/tmp/{guard}-late", "w").write("x")
+                os._exit(0)
+            os._exit(0)
+        print("parent done")
+    """), backend)
+    assert r.status == "passed" and r.stdout == "parent done\n"
+    time.sleep(0.2)
+    assert _stray_processes(backend) == []  # the daemonized grandchild died with the sandbox
+    nxt = run(f"import os\nprint(os.path.exists('/tmp/{guard}-late'))", backend)
+    assert nxt.stdout == "False\n"
+
+
+@pytest.mark.parametrize("language,code", [
+    ("python", "x = bytearray(4 * 1024**3)\n"),
+    ("python", "a = []\nwhile True:\n    a.append(bytearray(1 << 20))\n"),
+    ("cpp", "#include <vector>\nint main() { std::vector<std::vector<char>> v;\n"
+            "  while (true) v.emplace_back(1 << 20, 1); }\n"),
+    ("java", "import java.util.*;\npublic class Main { public static void main(String[] a) {\n"
+             "  List<byte[]> l = new ArrayList<>(); while (true) l.add(new byte[1 << 20]); } }\n"),
+    # 16 processes of 100 MiB each: every one is under RLIMIT_AS, only the tree-wide limit stops them.
+    ("cpp", "#include <vector>\n#include <unistd.h>\nint main() { for (int i = 0; i < 4; i++) fork();\n"
+            "  std::vector<char> v(100 << 20, 1); sleep(2); return v[5] - 1; }\n"),
+    # Buffers live outside V8's heap cap and node has no RLIMIT_AS: only the cgroup stops this.
+    ("javascript", "const a = []; while (true) a.push(Buffer.alloc(1 << 24, 1));\n"),
+])
+def test_memory_bomb(language, code, backend, guard, need):
+    need(language, backend)
+    r = run(code, backend, language=language, memory_mb=128, timeout_s=10)
+    assert r.status == "memory_limit", r
+
+
+SYSV = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+def fail():
+    e = ctypes.get_errno()
+    raise OSError(e, os.strerror(e))
+"""
+
+
+def test_huge_shared_memory_segment(backend, guard):
+    # POSIX shm is a file on the private, size-capped /dev/shm: RLIMIT_FSIZE refuses it.
+    r = run(py("""
+        from multiprocessing import shared_memory
+        s = shared_memory.SharedMemory(create=True, size=8 << 30)
+        s.buf[::4096] = b"x" * len(s.buf[::4096])
+    """), backend, memory_mb=128)
+    assert r.status == "failed" and "File too large" in r.stderr
+    # A SysV segment cannot be mapped past the memory limit.
+    r = run(SYSV + py("""
+        sid = libc.shmget(0, 8 << 30, 0o1600)
+        if sid < 0: fail()
+        addr = libc.shmat(sid, None, 0)
+        if addr in (None, ctypes.c_void_p(-1).value): fail()
+        ctypes.memset(addr, 1, 8 << 30)
+    """), backend, memory_mb=128)
+    assert r.status == "memory_limit", r
+
+
+def test_sysv_segment_not_visible_to_next_run(backend, guard):
+    key = int(guard[-6:], 16)
+    w = run(SYSV + f"sid = libc.shmget({key}, 1 << 20, 0o1600)\nif sid < 0: fail()\nprint('made')\n", backend)
+    assert w.stdout == "made\n", w
+    r = run(SYSV + f"print(libc.shmget({key}, 0, 0) < 0 and ctypes.get_errno() == 2)\n", backend)
+    assert r.status == "passed" and r.stdout == "True\n", r
+    with open("/proc/sysvipc/shm") as f:  # nor on the host
+        assert not any(line.split()[0] == str(key) for line in f.readlines()[1:])
+
+
+def test_output_flood(backend, guard):
+    r = run("while True:\n    print('x' * 1000)\n", backend, max_output_bytes=100_000)
+    assert r.status == "output_limit"
+    assert r.stdout_truncated and len(r.stdout) <= 100_000
+
+
+def test_closed_stdout_then_spin(backend, guard):
+    r = run("import os\nos.close(1)\nos.close(2)\nwhile True:\n    pass\n", backend, timeout_s=1)
+    assert r.status == "timeout"
+
+
+def test_endless_input(backend, guard):
+    t = time.monotonic()
+    r = run("while True:\n    input()\n", backend, stdin="a\nb\n", timeout_s=5)
+    assert r.status == "failed" and "EOFError" in r.stderr
+    assert time.monotonic() - t < 4  # stdin ends: no hang until the timeout
+
+
+def test_large_stdin_not_read(backend, guard):
+    r = run("print('ignored my input')", backend, stdin="y" * (4 << 20))
+    assert r.status == "passed" and r.stdout == "ignored my input\n"
+
+
+def test_filling_the_disk(backend, guard):
+    r = run(py(f"""
+        import os
+        for d in (".", "/tmp", "/dev/shm"):
+            try:
+                with open(os.path.join(d, "{guard}-fill"), "wb") as f:
+                    while True:
+                        f.write(b"x" * (1 << 20))
+            except OSError as e:
+                print(d, e.errno)
+        raise SystemExit(1)
+    """), backend, memory_mb=512, timeout_s=10)
+    assert r.status == "failed", r
+    assert len(r.stdout.splitlines()) == 3  # ENOSPC (28) or EFBIG (27) in each place
+
+
+def test_one_tib_sparse_file(backend, guard):
+    r = run(f"f = open('{guard}-sparse', 'wb')\nf.truncate(1 << 40)\n", backend)
+    assert r.status == "failed" and "File too large" in r.stderr
+
+
+def test_no_files_leak_between_runs(backend, guard):
+    w = run(py(f"""
+        for p in ("/tmp/{guard}", "/dev/shm/{guard}", "{guard}"):
+            open(p, "w").write("secret from a previous run")
+        print("written")
+    """), backend)
+    assert w.stdout == "written\n"
+    r = run(py(f"""
+        import os
+        print([p for p in ("/tmp/{guard}", "/dev/shm/{guard}", "{guard}") if os.path.exists(p)])
+    """), backend)
+    assert r.status == "passed" and r.stdout == "[]\n"
+
+
+def test_no_network_no_dns(backend, guard):
+    r = run(py("""
+        import socket
+        for what, fn in (("tcp", lambda: socket.create_connection(("1.1.1.1", 53), timeout=1)),
+                         ("dns", lambda: socket.getaddrinfo("example.com", 80))):
+            try:
+                fn()
+                print(what, "OPEN")
+            except OSError:
+                print(what, "blocked")
+    """), backend, timeout_s=5)
+    assert r.status == "passed" and r.stdout == "tcp blocked\ndns blocked\n"
+
+
+def test_same_port_in_parallel_runs(backend, guard):
+    code = py("""
+        import socket, time
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        s.bind(("127.0.0.1", 8080))
+        s.listen()
+        time.sleep(0.5)
+        print("bound")
+    """)
+    res = sandbox.execute_many([sandbox.Request(code=code, language="python", timeout_s=5)] * 4, workers=4,
+                               backend=backend)
+    assert [r.status for r in res] == ["passed"] * 4 and all(r.stdout == "bound\n" for r in res)
+
+
+def test_segfault(backend, guard, need):
+    need("c", backend)
+    r = run("int main(void) { volatile int *p = 0; *p = 1; return 0; }", backend, language="c")
+    assert r.status == "failed" and "SIGSEGV" in r.message
+    r = run("import ctypes\nctypes.string_at(0)\n", backend)
+    assert r.status == "failed" and "SIGSEGV" in r.message
+
+
+def test_nul_bytes_and_odd_unicode(backend, guard):
+    assert run("print(1)\x00", backend).status == "syntax_error"
+    odd = "é漢字🙂\u202e\u200b"
+    r = run(f"π = 3\nprint('a\\x00b', {odd!r}, π)\nimport sys\nsys.stdout.flush()\nsys.stdout.buffer.write(b'\\xff')\n",
+            backend)
+    assert r.status == "passed"
+    assert r.stdout == f"a\x00b {odd} 3\n\ufffd"
+    assert run("print(1)\n# \ud800", backend).status == "syntax_error"
+
+
+def test_environment_does_not_leak(backend, guard, monkeypatch):
+    monkeypatch.setenv("CODECORPUS_TEST_SECRET", "s3cr3t-" + guard)
+    r = run("import os\nprint(dict(os.environ))\nprint(open('/proc/self/environ','rb').read())\n"
+            "print(open('/proc/1/environ','rb').read() if os.access('/proc/1/environ', os.R_OK) else '')\n", backend)
+    assert r.status == "passed"
+    assert guard not in r.stdout and "CODECORPUS_TEST_SECRET" not in r.stdout
+
+
+def test_writing_outside_the_work_dir(backend, guard):
+    home = os.path.expanduser("~")
+    targets = [f"/etc/{guard}", f"{home}/{guard}", f"{REPO}/{guard}", f"/{guard}", f"/usr/{guard}",
+               "/etc/passwd", f"{REPO}/pyproject.toml"]
+    r = run(py(f"""
+        ok = []
+        for p in {targets!r}:
+            try:
+                with open(p, "a") as f:
+                    f.write("pwned")
+                ok.append(p)
+            except OSError:
+                pass
+        print(ok)
+    """), backend)
+    assert r.status == "passed" and r.stdout == "[]\n"
+
+
+def test_reading_host_secrets(backend, guard, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-" + guard)
+    r = run(py(f"""
+        import os
+        for p in ("/etc/shadow", {str(secret)!r}, {REPO + '/pyproject.toml'!r}, "/root/.bash_history"):
+            try:
+                print(open(p).read())
+            except OSError as e:
+                print("denied", type(e).__name__)
+        for d in ("/root", {REPO!r}, "/home"):
+            try:
+                print(d, os.listdir(d))
+            except OSError as e:
+                print("denied", type(e).__name__)
+    """), backend)
+    assert r.status == "passed"
+    assert guard not in r.stdout and "codecorpus" not in r.stdout and "root:" not in r.stdout
+    assert r.stdout.count("denied") == 7
+
+
+def test_symlink_output_to_etc_passwd(backend, guard):
+    r = run(py(f"""
+        import os
+        os.symlink("/etc/passwd", "{guard}-out.txt")
+        print(open("{guard}-out.txt").read())
+        try:
+            open("{guard}-out.txt", "w").write("pwned")
+        except OSError as e:
+            print("write refused", type(e).__name__)
+    """), backend)
+    assert r.status == "passed"
+    assert "write refused" in r.stdout
+    assert "daemon:" not in r.stdout  # the sandbox's own passwd, not the host's
+    with open("/etc/passwd") as f:
+        assert "pwned" not in f.read()
+
+
+def test_code_running_at_compile_time(backend, guard, need):
+    need("cpp", backend)
+    r = run('#include "/etc/shadow"\nint main() { return 0; }\n', backend, language="cpp")
+    assert r.status == "compile_error"
+    assert "root:" not in r.stderr and "No such file" in r.stderr
+    r = run(f'#include "{REPO}/pyproject.toml"\nint main() {{ return 0; }}\n', backend, language="cpp")
+    assert r.status == "compile_error" and "codecorpus" not in r.stderr
+
+
+def test_exit_zero_before_asserts_is_failed(backend, guard, need):
+    r = run("import os\ndef f():\n    return 1\nos._exit(0)\n", backend, tests="assert f() == 2\n")
+    assert r.status == "failed" and "sentinel" in r.message
+    r = run("import sys\ndef f():\n    return 1\nsys.exit(0)\n", backend, tests="assert f() == 2\n")
+    assert r.status == "failed"
+    need("cpp", backend)
+    r = run("#include <cstdlib>\nint f() { std::exit(0); return 1; }", backend, language="cpp",
+            tests="#include <cassert>\nint main() { assert(f() == 2); }")
+    assert r.status == "failed"
+    need("javascript", backend)
+    r = run("function f() { process.exit(0); }", backend, language="javascript",
+            tests="const assert = require('node:assert'); assert.equal(f(), 2);")
+    assert r.status == "failed"
+
+
+def test_forging_the_supervisor_answer(backend, guard):
+    # docker: pid 1 is the supervisor whose stdout carries the JSON answer; bwrap: pid 1 is
+    # bwrap's init. Either way a program must not be able to write a "passed" for itself.
+    forged = '{"steps": [{"exit_code": 0, "stdout": "", "stderr": ""}], "nonce": null}\\n'
+    r = run(py(f"""
+        for fd in (1, 0, 3, 4, 6):
+            try:
+                with open(f"/proc/1/fd/{{fd}}", "w") as f:
+                    f.write('{forged}')
+            except OSError:
+                pass
+        raise SystemExit(3)
+    """), backend)
+    assert r.status == "failed" and r.exit_code == 3, r
+    assert run("print('next')", backend).stdout == "next\n"
+
+
+def test_compiler_error_flood_is_a_compile_error(backend, guard, need):
+    need("cpp", backend)
+    code = "\n".join(f"int f{i}() {{ return undefined_{i}; }}" for i in range(3000))
+    r = run(code, backend, language="cpp", max_output_bytes=20_000)
+    assert r.status == "compile_error" and r.stderr_truncated
+
+
+def test_fifty_parallel_requests(backend, guard):
+    code = py("""
+        import os, sys
+        me = sys.stdin.read().strip()
+        open(f"/tmp/{me}", "w").write(me)
+        others = [n for n in os.listdir("/tmp") if n != me]
+        print(me, others)
+    """)
+    reqs = [sandbox.Request(code=code, language="python", stdin=f"r{i}", timeout_s=20) for i in range(50)]
+    res = sandbox.execute_many(reqs, workers=8, backend=backend)
+    assert [r.status for r in res] == ["passed"] * 50
+    assert [r.stdout for r in res] == [f"r{i} []\n" for i in range(50)]
