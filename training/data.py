@@ -66,8 +66,12 @@ class TokenShardDataset:
         self.pad_id = extra.get("pad_id")
         self.special_tokens: dict[str, int] = dict(extra.get("special_tokens") or {})
         self.tokenizer_sha256 = extra.get("tokenizer_sha256")
+        # Optional per-token source index (corpus/tokenize/format.py): loss per source in evaluation.
+        self.sources: list[str] = list(extra.get("sources") or [])
         side = {f["name"]: f for f in manifest.side_files}
         parts = sorted(m.group(1) for m in (_TOKENS_RE.match(n) for n in side) if m)
+        self.has_sources = bool(parts) and all(f"part-{p}.src.u8" in side for p in parts)
+        arrays_spec = _ARRAYS + ((("src", "u8", np.dtype("u1")),) if self.has_sources else ())
         self._arrays: list[dict[str, np.memmap]] = []
         offsets = [0]
         for part in parts:
@@ -75,7 +79,7 @@ class TokenShardDataset:
             if rows is None:
                 raise TokenShardError(f"{path}: side file part-{part}.tokens.u32 has no 'rows' in the manifest")
             arrays = {}
-            for key, suffix, dtype in _ARRAYS:
+            for key, suffix, dtype in arrays_spec:
                 name = f"part-{part}.{key}.{suffix}"
                 if name not in side:
                     raise TokenShardError(f"{path}: shard {part} lacks {name} (listed files: {sorted(side)[:6]}...)")
@@ -114,6 +118,14 @@ class TokenShardDataset:
             for k, (key, _, _) in enumerate(_ARRAYS):
                 out[k][j] = self._arrays[s][key][local]
         return out[0], out[1], out[2]
+
+    def sources_of(self, indices: np.ndarray | list[int]) -> np.ndarray | None:
+        """Per-token source index [n, seq_len] (255 = padding), or None if the set has none."""
+        if not self.has_sources:
+            return None
+        idx = np.asarray(indices, dtype=np.int64)
+        shard = np.searchsorted(self._offsets, idx, side="right") - 1
+        return np.stack([self._arrays[s]["src"][i - self._offsets[s]] for i, s in zip(idx, shard)])
 
     def batch(self, indices: np.ndarray | list[int]) -> Batch:
         tokens, mask, docs = self.rows(indices)

@@ -166,8 +166,9 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: [B, H, T, D]; cos/sin: [B, T, D]."""
-    return x * cos[:, None] + _rotate_half(x) * sin[:, None]
+    """x: [B, H, T, D]; cos/sin: [B, T, D]. Computed in x's dtype (bf16 q/k stay bf16 under autocast)."""
+    cos, sin = cos[:, None].to(x.dtype), sin[:, None].to(x.dtype)
+    return x * cos + _rotate_half(x) * sin
 
 
 class KVCache:
@@ -316,6 +317,8 @@ class Qwen2ForCausalLM(nn.Module):
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         mask = None
+        if doc_ids is not None and bool((doc_ids == doc_ids[:, :1]).all()):
+            doc_ids = None  # one document per row: plain causal attention (the flash-attention path)
         if doc_ids is not None:
             if cache is not None:
                 raise ValueError("doc_ids masking is for packed training rows, not cached generation")
@@ -335,6 +338,31 @@ class Qwen2ForCausalLM(nn.Module):
             else:
                 x = layer(x, cos, sin, mask, cache)
         return self.model.norm(x)
+
+    def masked_loss_sum(
+        self,
+        input_ids: torch.Tensor,
+        targets: torch.Tensor,
+        loss_mask: torch.Tensor,
+        doc_ids: torch.Tensor | None = None,
+        chunk_tokens: int = 0,
+    ) -> torch.Tensor:
+        """Sum of next-token cross-entropies over ``loss_mask`` (targets already shifted).
+
+        With ``chunk_tokens`` > 0 the [tokens, vocab] logits are never held whole: each chunk's
+        logits are computed, reduced and recomputed in backward (with a 151k vocabulary at
+        seq_len 4096 the full fp32 logits of one sequence alone take 2.5 GB).
+        """
+        h = self.hidden_states(input_ids, doc_ids)
+        h = h.reshape(-1, h.shape[-1])
+        t, m = targets.reshape(-1), loss_mask.reshape(-1).float()
+        if chunk_tokens <= 0 or chunk_tokens >= h.shape[0]:
+            return _ce_sum(h, self.lm_head.weight, t, m)
+        total = h.new_zeros((), dtype=torch.float32)
+        for s in range(0, h.shape[0], chunk_tokens):
+            e = s + chunk_tokens
+            total = total + checkpoint(_ce_sum, h[s:e], self.lm_head.weight, t[s:e], m[s:e], use_reentrant=False)
+        return total
 
     @torch.no_grad()
     def generate(self, input_ids: list[int], max_new_tokens: int, stop_ids: set[int] | frozenset[int] = frozenset(),
@@ -361,6 +389,11 @@ class Qwen2ForCausalLM(nn.Module):
             logits = self(torch.tensor([[nxt]], device=device), cache=cache)
         self.train(was_training)
         return out
+
+
+def _ce_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    logits = F.linear(h, weight).float()
+    return (F.cross_entropy(logits, targets, reduction="none") * mask.float()).sum()
 
 
 def count_parameters(model: nn.Module) -> int:
