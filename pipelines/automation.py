@@ -26,12 +26,10 @@ def partition_jobs(assets: Sequence[dg.AssetsDefinition]) -> list[dg.UnresolvedA
         )
         if name:
             groups[name].extend(a.keys)
-    parts = {"by_language": language_partitions, "by_text_batch": text_batch_partitions, "unpartitioned": None}
     return [
         dg.define_asset_job(
             f"materialize_{name}",
             selection=dg.AssetSelection.assets(*keys),
-            partitions_def=parts[name],
             description=f"All {name.replace('_', ' ')} assets in dependency order.",
         )
         for name, keys in groups.items()
