@@ -105,6 +105,8 @@ def resolve_specs(benchmarks: Sequence[str], extra: Sequence[Any] = ()) -> list[
             raise DecontamError(f"unknown benchmark {name!r}; bundled ones are {sorted(BUILTIN)} (add others via extra)")
         specs.append(BUILTIN[key])
     specs.extend(BenchmarkSpec.parse(e) for e in extra)
+    if not specs:
+        raise DecontamError(f"no benchmarks selected: name bundled ones ({sorted(BUILTIN)}) or give extra files")
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -133,7 +135,7 @@ def _records(spec: BenchmarkSpec) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8-sig") as fh:  # tolerate a byte-order mark
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue

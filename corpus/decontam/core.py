@@ -1,13 +1,14 @@
 """The decontaminator: an index of benchmark n-grams and a streaming filter over shard sets.
 
-Membership is a two-step test per training n-gram: a 16 MiB byte table indexed by the top 24
-bits of the n-gram hash rejects almost everything in one gather, the few survivors are looked up
-in the sorted array of benchmark hashes, and every hash hit is confirmed on the exact token bytes
-(so a hash collision can never remove a row).
+Membership is tested in steps per training n-gram: a 1 MiB then a 16 MiB byte table indexed by
+the top bits of the n-gram hash reject almost everything with cache-friendly gathers, the few
+survivors are looked up in the sorted array of benchmark hashes, and every hash hit is confirmed
+on the exact token bytes (so a hash collision can never remove a row).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,11 @@ from corpus.decontam.benchmarks import (
     resolve_specs,
 )
 
-_TABLE_BITS = 24
+MIN_INFORMATIVE = 1  # with STOPWORDS: 0 false hits on 3,000 stdlib files, every benchmark item indexed
+_TABLE_BITS = 24  # 16 MiB: ~1.4% false positives at 230k benchmark n-grams
 _SHIFT = np.uint64(64 - _TABLE_BITS)
+_SMALL_BITS = 20  # 1 MiB, stays in L2: a first pass that halves the random reads into the big table
+_SMALL_SHIFT = np.uint64(64 - _SMALL_BITS)
 
 REMOVED_SCHEMA = pa.schema(
     [
@@ -61,6 +65,7 @@ class FilterStats:
     removed_per_benchmark: dict[str, int] = field(default_factory=dict)
     tasks_hit: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    examples: list[dict[str, Any]] = field(default_factory=list)  # first removed rows, for review
     _tasks: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,14 +76,17 @@ class Decontaminator:
     """N-gram overlap detector for a fixed set of benchmark items (see module docstring)."""
 
     def __init__(self, items: Sequence[BenchItem], ngram: int = 10, fingerprint: Mapping[str, Any] | None = None,
-                 skipped_short: int = 0) -> None:
+                 min_informative: int = MIN_INFORMATIVE) -> None:
         if ngram < 1:
             raise DecontamError(f"ngram must be >= 1, got {ngram}")
+        if not 0 <= min_informative <= ngram:
+            raise DecontamError(f"min_informative must be in [0, ngram={ngram}], got {min_informative}")
         self.n = ngram
+        self.min_informative = min_informative
         self.items = list(items)
         self._fingerprint = dict(fingerprint or {"ngram": ngram, "items": len(self.items)})
         self._item_tokens: dict[int, list[bytes]] = {}
-        self.skipped_short = skipped_short
+        self.skipped_short = 0
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -88,20 +96,28 @@ class Decontaminator:
         ngram: int = 10,
         benchmarks: Sequence[str] = DEFAULT_BENCHMARKS,
         extra: Iterable[Any] = (),
+        min_informative: int = MIN_INFORMATIVE,
     ) -> Decontaminator:
         """Index the bundled ``benchmarks`` (humaneval, mbpp, gsm8k, math) plus ``extra``
-        benchmark files (``BenchmarkSpec``, mappings or ``PATH:NAME:FIELDS[:ID]`` strings)."""
+        benchmark files (``BenchmarkSpec``, mappings or ``PATH:NAME:FIELDS[:ID]`` strings).
+
+        Benchmark n-grams with fewer than ``min_informative`` informative tokens (two or more
+        bytes with a letter, not a keyword/builtin/function word from ``ngrams.STOPWORDS``) are
+        not indexed: ``1 2 3 4 5 6 7 8 9 10`` or ``for i in range n for j in range n`` are in
+        thousands of real files and say nothing about contamination."""
         specs = resolve_specs(list(benchmarks), list(extra))
         report = load_items(specs)
         fp = {
             "ngram": ngram,
-            "normalization": "ascii-lower/word-punct-v1",
+            "min_informative": min_informative,
+            "normalization": "ascii-lower/words-v1",
+            "stopwords_sha256": hashlib.sha256(" ".join(sorted(ngrams.STOPWORDS)).encode()).hexdigest()[:16],
             "benchmarks": [
                 {"name": s.name, "fields": list(s.fields), "id_field": s.id_field, "sha256": s.file_sha256()}
                 for s in specs
             ],
         }
-        return cls(report.items, ngram=ngram, fingerprint=fp)
+        return cls(report.items, ngram=ngram, fingerprint=fp, min_informative=min_informative)
 
     def _build(self) -> None:
         texts = [it.text.encode("utf-8", "surrogatepass") for it in self.items]
@@ -111,19 +127,23 @@ class Decontaminator:
         buf = np.frombuffer(b"".join(texts), dtype=np.uint8)
         keys, item_idx, tok_pos = [], [], []
         for w in ngrams.windows(buf, offsets):
-            if w.last_doc - w.first_doc != 1 or (w.lo, w.hi) != (offsets[w.first_doc], offsets[w.last_doc]):
-                # Several items per window: fine; a single item split across windows is not
-                # supported for the index (benchmark items are a few KB).
-                if w.last_doc - w.first_doc == 1:
-                    raise DecontamError(f"benchmark item {self.items[w.first_doc].task_id} is too large to index")
-            sub = buf[w.lo : w.hi]
-            doc_starts = offsets[w.first_doc : w.last_doc] - w.lo
-            starts, ends = ngrams.token_spans(sub, doc_starts)
-            g = ngrams.ngram_hashes(ngrams.token_hashes(sub, starts, ends), self.n)
+            if (w.lo, w.hi) != (offsets[w.first_doc], offsets[w.last_doc]):
+                # An item split across windows (> CHUNK_BYTES); benchmark items are a few KB.
+                it = self.items[w.first_doc]
+                raise DecontamError(f"benchmark {it.benchmark!r} item {it.task_id!r} is too large to index "
+                                    f"(> {ngrams.CHUNK_BYTES} bytes)")
+            padded, doc_starts = _prepare_window(buf, offsets, w)
+            starts, ends = ngrams.token_spans(padded)
+            th = ngrams.token_hashes(padded, starts, ends)
+            g = ngrams.ngram_hashes(th, self.n)
             if g.size == 0:
                 continue
             tok_doc = np.searchsorted(doc_starts, starts, side="right") - 1
-            valid = tok_doc[: g.size] == tok_doc[self.n - 1 :]
+            info = np.zeros(starts.size + 1, dtype=np.int64)
+            np.cumsum(ngrams.informative_tokens(padded, starts, ends, th), out=info[1:])
+            valid = (tok_doc[: g.size] == tok_doc[self.n - 1 :]) & (
+                info[self.n :] - info[: g.size] >= self.min_informative
+            )
             first_tok = np.searchsorted(tok_doc, np.arange(w.last_doc - w.first_doc), side="left")
             k = np.flatnonzero(valid)
             keys.append(g[k])
@@ -143,6 +163,8 @@ class Decontaminator:
         self.skipped_short += len(self.items) - len(indexed)
         self._table = np.zeros(1 << _TABLE_BITS, dtype=bool)
         self._table[self._keys >> _SHIFT] = True
+        self._small = np.zeros(1 << _SMALL_BITS, dtype=bool)
+        self._small[self._keys >> _SMALL_SHIFT] = True
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -165,54 +187,81 @@ class Decontaminator:
         return toks
 
     # ------------------------------------------------------------------ scanning
-    def _scan(self, buf: np.ndarray, offsets: np.ndarray) -> dict[int, dict[tuple[str, str], str]]:
-        """Verified hits per document index: {doc: {(benchmark, task_id): ngram}}."""
-        out: dict[int, dict[tuple[str, str], str]] = {}
+    def _scan(self, buf: np.ndarray, offsets: np.ndarray) -> dict[int, list[Hit]]:
+        """Verified hits per document index, best-matching benchmark item first."""
+        out: dict[int, dict[tuple[str, str], list]] = {}
         n = self.n
         if self._keys.size == 0:
             return out
         for w in ngrams.windows(buf, offsets):
             if w.hi - w.lo < n:
                 continue
-            sub = buf[w.lo : w.hi]
-            doc_starts = offsets[w.first_doc : w.last_doc] - w.lo
-            starts, ends = ngrams.token_spans(sub, doc_starts)
+            padded, doc_starts = _prepare_window(buf, offsets, w)
+            starts, ends = ngrams.token_spans(padded)
             if starts.size < n:
                 continue
-            g = ngrams.ngram_hashes(ngrams.token_hashes(sub, starts, ends), n)
-            cand = np.flatnonzero(self._table[g >> _SHIFT])
+            g = ngrams.ngram_hashes(ngrams.token_hashes(padded, starts, ends), n)
+            cand = np.flatnonzero(self._small[g >> _SMALL_SHIFT])
+            cand = cand[self._table[g[cand] >> _SHIFT]]
             if cand.size == 0:
                 continue
             gc = g[cand]
-            pos = np.searchsorted(self._keys, gc, side="left")
-            pos_c = np.minimum(pos, self._keys.size - 1)
-            found = self._keys[pos_c] == gc
-            for k, p in zip(cand[found].tolist(), pos[found].tolist(), strict=True):
-                d0 = int(np.searchsorted(doc_starts, starts[k], side="right")) - 1
-                d1 = int(np.searchsorted(doc_starts, starts[k + n - 1], side="right")) - 1
-                if d0 != d1:
+            lo = np.searchsorted(self._keys, gc, side="left")
+            found = self._keys[np.minimum(lo, self._keys.size - 1)] == gc
+            if not found.any():
+                continue
+            k, lo = cand[found], lo[found]
+            hi = np.searchsorted(self._keys, gc[found], side="right")
+            d0 = np.searchsorted(doc_starts, starts[k], side="right") - 1
+            same = d0 == np.searchsorted(doc_starts, starts[k + n - 1], side="right") - 1
+            k, lo, hi, d0 = k[same], lo[same], hi[same], d0[same]
+            if k.size == 0:
+                continue
+            # One row per (text n-gram, benchmark n-gram with that hash), grouped by (doc, item).
+            reps = hi - lo
+            kk = np.repeat(k, reps)
+            pidx = np.repeat(lo - np.cumsum(reps) + reps, reps) + np.arange(int(reps.sum()))
+            dd = np.repeat(d0, reps)
+            items = self._item[pidx]
+            order = np.lexsort((kk, items, dd))
+            kk, pidx, dd, items = kk[order], pidx[order], dd[order], items[order]
+            first = np.flatnonzero(np.r_[True, (dd[1:] != dd[:-1]) | (items[1:] != items[:-1])])
+            last = np.r_[first[1:], dd.size]
+            for a, b in zip(first.tolist(), last.tolist(), strict=True):
+                item, doc = int(items[a]), w.first_doc + int(dd[a])
+                ngram = self._verify(padded, starts, ends, kk[a:b], pidx[a:b], item)
+                if ngram is None:  # every hash match of this pair was a collision
                     continue
-                toks = [sub[s:e].tobytes().translate(ngrams._LOWER_TABLE)
-                        for s, e in zip(starts[k : k + n].tolist(), ends[k : k + n].tolist(), strict=True)]
-                doc = w.first_doc + d0
-                while p < self._keys.size and self._keys[p] == g[k]:
-                    item = int(self._item[p])
-                    tp = int(self._pos[p])
-                    if self._tokens_of_item(item)[tp : tp + n] == toks:
-                        it = self.items[item]
-                        hits = out.setdefault(doc, {})
-                        hits.setdefault((it.benchmark, it.task_id), b" ".join(toks).decode("utf-8", "replace"))
-                    p += 1
-        return out
+                it = self.items[item]
+                entry = out.setdefault(doc, {}).setdefault((it.benchmark, it.task_id), [ngram, set()])
+                # Match positions relative to the document, so window overlaps are not counted twice
+                # (they rank items; the removal itself rests on the verified n-gram above).
+                shift = max(0, w.lo - int(offsets[doc])) - int(doc_starts[int(dd[a])])
+                entry[1].update((starts[kk[a:b]] + shift).tolist())
+        return {doc: _ranked(hits) for doc, hits in out.items()}
+
+    def _verify(self, padded: np.ndarray, starts: np.ndarray, ends: np.ndarray, ks: np.ndarray,
+                pidx: np.ndarray, item: int) -> str | None:
+        """The first of the hash matches ``ks`` (text n-gram starts) whose tokens equal the benchmark
+        item's tokens at ``self._pos[pidx]``, as text; None if all were hash collisions."""
+        n = self.n
+        item_toks = self._tokens_of_item(item)
+        for k, p in zip(ks.tolist(), pidx.tolist(), strict=True):
+            toks = [padded[s:e].tobytes().translate(ngrams._LOWER_TABLE)
+                    for s, e in zip(starts[k : k + n].tolist(), ends[k : k + n].tolist(), strict=True)]
+            tp = int(self._pos[p])
+            if item_toks[tp : tp + n] == toks:
+                return b" ".join(toks).decode("utf-8", "replace")
+        return None
 
     def find(self, text: str | bytes | None) -> list[Hit]:
-        """Benchmark items sharing at least one n-gram with ``text`` (empty list: clean)."""
+        """Benchmark items sharing at least one n-gram with ``text`` (empty list: clean), the item
+        with the most matching n-grams first; ``ngram`` is the first match in the text."""
         if not text:
             return []
         data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
         buf = np.frombuffer(data, dtype=np.uint8)
-        hits = self._scan(buf, np.array([0, len(data)], dtype=np.int64)).get(0, {})
-        return [Hit(b, t, g) for (b, t), g in sorted(hits.items())]
+        return self._scan(buf, np.array([0, len(data)], dtype=np.int64)).get(0, [])
 
     def find_array(self, column: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:
         """Hits per row index of a string column (null rows count as empty), zero-copy on Arrow buffers."""
@@ -225,10 +274,7 @@ class Decontaminator:
                 base += len(chunk)
             return out
         buf, offsets = _arrow_bytes(column)
-        return {
-            d: [Hit(b, t, g) for (b, t), g in sorted(hits.items())]
-            for d, hits in self._scan(buf, offsets).items()
-        }
+        return self._scan(buf, offsets)
 
     # ------------------------------------------------------------------ shard sets
     def filter_shard_set(
@@ -249,7 +295,7 @@ class Decontaminator:
         files = shards.list_parquet_inputs(in_path)
         schema = _input_schema(files[0])
         _check_columns(files[0], schema, text_column)
-        cfg = dict(config or {}) | {"decontam": self.fingerprint, "text_column": text_column}
+        cfg = self.config_for(config, text_column)
         stats = FilterStats()
         hashes = list(input_hashes)
         with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
@@ -263,8 +309,16 @@ class Decontaminator:
                     if max_rows is not None and stats.rows_in + batch.num_rows > max_rows:
                         batch = batch.slice(0, max_rows - stats.rows_in)
                     self._filter_batch(batch, text_column, kept_w, rem_w, stats, f)
-        stats.seconds = time.perf_counter() - t0
+            stats.seconds = time.perf_counter() - t0
+            summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
+                                         "fingerprint": self.fingerprint}
+            kept_w.extra.update(decontam=summary)
+            rem_w.extra.update(decontam=summary)
         return stats
+
+    def config_for(self, config: Mapping[str, Any] | None, text_column: str) -> dict[str, Any]:
+        """The config dict ``filter_shard_set`` hashes into the manifests (for ``shards.up_to_date``)."""
+        return dict(config or {}) | {"decontam": self.fingerprint, "text_column": text_column}
 
     def _filter_batch(self, batch: pa.RecordBatch, text_column: str, kept_w: shards.ShardSetWriter,
                       rem_w: shards.ShardSetWriter, stats: FilterStats, where: str) -> None:
@@ -304,6 +358,23 @@ class Decontaminator:
         stats.tasks_hit = {b: len(t) for b, t in sorted(stats._tasks.items())}
         rem_w.write_rows(rows)
         stats.rows_removed += len(rows)
+        room = 10 - len(stats.examples)
+        stats.examples.extend({k: r[k] for k in ("id", "benchmark", "task_id", "ngram")} for r in rows[:max(room, 0)])
+
+
+def _ranked(hits: dict[tuple[str, str], list]) -> list[Hit]:
+    """Hits ordered by how many n-gram positions matched (most first), then by name."""
+    order = sorted(hits.items(), key=lambda kv: (-len(kv[1][1]), kv[0]))
+    return [Hit(b, t, entry[0]) for (b, t), entry in order]
+
+
+def _prepare_window(buf: np.ndarray, offsets: np.ndarray, w: ngrams.Window) -> tuple[np.ndarray, np.ndarray]:
+    """The window's bytes with separators between documents, and each document's start in them."""
+    doc_starts = offsets[w.first_doc : w.last_doc] - w.lo
+    if w.last_doc - w.first_doc == 1:
+        doc_starts = doc_starts[:1] * 0
+    padded = ngrams.prepare(buf[w.lo : w.hi], doc_starts)
+    return padded, doc_starts + np.arange(1, doc_starts.size + 1)
 
 
 def _arrow_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,15 @@ from corpus.decontam.benchmarks import BenchItem
 class SetDecontaminator:
     """``set`` of n-gram tuples per benchmark; ``find`` slides a window over a text's tokens."""
 
-    def __init__(self, items: Sequence[BenchItem], ngram: int = 10) -> None:
+    def __init__(self, items: Sequence[BenchItem], ngram: int = 10, min_informative: int = 1) -> None:
         self.n = ngram
         self.index: dict[tuple[bytes, ...], tuple[str, str]] = {}
         for it in items:
             toks = ngrams.tokenize(it.text.encode("utf-8", "surrogatepass"))
             for i in range(len(toks) - ngram + 1):
-                self.index.setdefault(tuple(toks[i : i + ngram]), (it.benchmark, it.task_id))
+                gram = tuple(toks[i : i + ngram])
+                if sum(map(ngrams.is_informative, gram)) >= min_informative:
+                    self.index.setdefault(gram, (it.benchmark, it.task_id))
 
     def find(self, text: str | bytes | None) -> list[tuple[str, str, str]]:
         """(benchmark, task_id, ngram) of the first benchmark item per matching n-gram."""
