@@ -7,6 +7,7 @@ once per partition key (all languages, all registered text batches, or once).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -86,11 +87,13 @@ def run_waves(
     instance: dg.DagsterInstance,
     waves: Sequence[Wave],
     log: Callable[[str], None] = print,
+    log_level: str = "WARNING",
 ) -> list[str]:
     """Execute the waves in order; returns a description of each failed run (empty = success).
 
     A failed partition does not stop its siblings, but later waves are skipped if anything
-    upstream failed, so no stage consumes a half-built graph.
+    upstream failed, so no stage consumes a half-built graph. ``log_level`` is the console
+    level of Dagster's own event log (the full log is always in the instance / UI).
     """
     job = defs.resolve_implicit_global_asset_job_def()
     failures: list[str] = []
@@ -102,14 +105,16 @@ def run_waves(
             n += 1
             label = f"[{n}/{total}] {names}" + (f" (partition {pk})" if pk else "")
             log(f"{label}: running")
+            t0 = time.monotonic()
             result = job.execute_in_process(
                 instance=instance,
                 asset_selection=w.asset_keys,
                 partition_key=pk,
                 raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             if result.success:
-                log(f"{label}: ok (run {result.run_id[:8]})")
+                log(f"{label}: ok in {time.monotonic() - t0:.1f}s (run {result.run_id[:8]})")
             else:
                 err = _first_error(result)
                 failures.append(f"{label}: {err}")

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", nargs="*", metavar="ASSET", help="only these assets (and nothing upstream)")
     p.add_argument("--partition", nargs="*", metavar="KEY", help="only these partition keys (e.g. languages); partitionings none of them belong to run whole")
     p.add_argument("--ephemeral", action="store_true", help="use an in-memory Dagster instance")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="console level of Dagster's event log (default WARNING; the UI keeps everything)")
     p.add_argument("--list", action="store_true", help="print the plan (waves of assets and partitions) and exit")
 
 
@@ -47,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{','.join(w.partition_keys) or '-'}: {' '.join(k.to_user_string() for k in w.asset_keys)}")
         return 0
     t0 = time.time()
-    failures = run_waves(defs, instance, waves, log=lambda m: print(m, flush=True))
+    failures = run_waves(defs, instance, waves, log=lambda m: print(m, flush=True), log_level=args.log_level)
     dt = time.time() - t0
     if failures:
         print(f"codecorpus run: {len(failures)} run(s) failed in {dt:.0f}s:", file=sys.stderr)
