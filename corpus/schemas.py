@@ -25,7 +25,7 @@ CODE_SCHEMA = pa.schema(
         pa.field("source", pa.string()),
     ]
 )
-CODE_SOURCES = ("github", "git", "local", "notebook", "commit")
+CODE_SOURCES = ("github", "git", "local", "notebook", "commit", "synthetic")
 
 TEXT_SCHEMA = pa.schema(
     [

@@ -36,6 +36,7 @@ class LocalChatServer:
     def __init__(self, responder: Responder, host: str = "127.0.0.1", port: int = 0) -> None:
         self.responder = responder
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -75,6 +76,7 @@ class LocalChatServer:
                     return
                 with server._lock:
                     server.requests.append(body)
+                    server.headers.append(dict(self.headers.items()))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

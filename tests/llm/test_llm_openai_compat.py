@@ -154,6 +154,10 @@ def test_make_backend_and_spec_identity(tmp_path, monkeypatch):
         spec = LLMSpec(backend="openai", base_url=srv.base_url, model="m", api_key_env="MY_KEY")
         b = make_backend(spec, cache_dir=str(tmp_path))
         assert b.chat(MSGS).text == "x"
+        assert srv.headers[-1]["Authorization"] == "Bearer sekret"
+        root = srv.base_url.removesuffix("/v1")  # a base URL without /v1 works too
+        assert OpenAICompatBackend(root, "m").chat(MSGS).text == "x"
+        assert "Authorization" not in srv.headers[-1]
     assert make_backend(LLMSpec()) is None
     assert "api_key_env" not in spec.identity() and spec.identity()["model"] == "m"
     with pytest.raises(ValueError, match="unknown LLM backend"):
