@@ -545,6 +545,26 @@ def _write_tree(base: str, files: dict[str, bytes], mode: int = 0o644) -> None:
         os.chmod(path, mode)
 
 
+SETUP_RETRY_DELAYS_S = (0.02, 0.1, 0.3)
+
+
+def _step_retrying(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, slot: _Slot,
+                   limits: Limits, stdin: bytes, files: dict[str, bytes]) -> StepOutcome:
+    """`_step`, retried when bwrap itself could not fork (EAGAIN) before any user code ran.
+
+    The previous run's processes of this slot's uid can still be counted against RLIMIT_NPROC /
+    pids.max for a few milliseconds after they were killed; bwrap then fails to create its pid 1.
+    Nothing of the request ran, so trying again is safe; any other failure is returned as is.
+    """
+    step = _step(tc, plan, phase, argv, run_dir, slot, limits, stdin, files)
+    for delay in SETUP_RETRY_DELAYS_S:
+        if not (step.sandbox_failure and "Resource temporarily unavailable" in step.sandbox_failure):
+            break
+        time.sleep(delay)
+        step = _step(tc, plan, phase, argv, run_dir, slot, limits, stdin, files)
+    return step
+
+
 def run_plan(plan: Plan, tc: Toolchain, stdin: bytes, files: dict[str, bytes]) -> tuple[StepOutcome | None, StepOutcome | None]:
     """Compile (if the language needs it) then run; returns (compile outcome, run outcome)."""
     slot = slots().acquire()
@@ -560,10 +580,10 @@ def run_plan(plan: Plan, tc: Toolchain, stdin: bytes, files: dict[str, bytes]) -
             os.makedirs(build, mode=0o755)
             if os.geteuid() == 0:
                 os.chown(build, slot.uid, slot.gid)
-            comp = _step(tc, plan, "compile", plan.compile, run_dir, slot, plan.compile_limits, b"", {})
+            comp = _step_retrying(tc, plan, "compile", plan.compile, run_dir, slot, plan.compile_limits, b"", {})
             if comp.exit_code != 0 or comp.sandbox_failure or comp.timed_out or comp.output_limited or comp.oom_killed:
                 return comp, None
-        return comp, _step(tc, plan, "run", plan.run, run_dir, slot, plan.run_limits, stdin, files)
+        return comp, _step_retrying(tc, plan, "run", plan.run, run_dir, slot, plan.run_limits, stdin, files)
     finally:
         slots().release(slot)
         shutil.rmtree(run_dir, ignore_errors=True)
