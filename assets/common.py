@@ -31,14 +31,21 @@ def upstream_hashes(corpus: CorpusResource, assets: Iterable[str], partition: st
     return out
 
 
-def all_partition_hashes(corpus: CorpusResource, asset: str) -> list[str]:
-    """Content hashes of every committed partition of ``asset`` (for unpartitioned consumers)."""
+def partition_sets(corpus: CorpusResource, asset: str) -> list[tuple[str, str]]:
+    """(path, ``key:content hash``) of every committed partition of ``asset``: the one walk over
+    partitions behind :func:`all_partition_hashes` and the post-training inputs."""
     out = []
     for key in shards.committed_partitions(corpus.data_root, asset):
-        m = shards.read_manifest(corpus.path(asset, key))
+        path = corpus.path(asset, key)
+        m = shards.read_manifest(path)
         if m is not None:
-            out.append(f"{key}:{m.content_hash}")
+            out.append((path, f"{key}:{m.content_hash}"))
     return out
+
+
+def all_partition_hashes(corpus: CorpusResource, asset: str) -> list[str]:
+    """Content hashes of every committed partition of ``asset`` (for unpartitioned consumers)."""
+    return [h for _, h in partition_sets(corpus, asset)]
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> dg.MetadataValue:

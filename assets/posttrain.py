@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata
+from assets.common import counts_table, manifest_metadata, partition_sets, upstream_hashes
 from assets.resources import CorpusResource
 from assets.train import POOL, history_table, png_markdown
 from corpus import shards
@@ -33,11 +33,7 @@ def input_sets(corpus: CorpusResource, asset: str) -> list[tuple[str, str]]:
     m = shards.read_manifest(whole)
     if m is not None:
         return [(whole, m.content_hash)]
-    out = []
-    for key in shards.committed_partitions(corpus.data_root, asset):
-        pm = shards.read_manifest(corpus.path(asset, key))
-        if pm is not None:
-            out.append((corpus.path(asset, key), f"{key}:{pm.content_hash}"))
+    out = partition_sets(corpus, asset)
     if not out:
         raise dg.Failure(description=f"upstream {asset!r} has no committed shard set under {corpus.data_root}: "
                                      f"materialize {asset!r} first")
@@ -49,13 +45,6 @@ def iter_rows(paths: list[str], columns: list[str]) -> Iterator[dict[str, Any]]:
     for p in paths:
         for batch in shards.iter_batches(p, columns=columns, batch_size=256):
             yield from batch.to_pylist()
-
-
-def _model_hash(corpus: CorpusResource, asset: str) -> str:
-    m = shards.read_manifest(corpus.path(asset))
-    if m is None:
-        raise dg.Failure(description=f"{corpus.path(asset)} is not committed: materialize {asset!r} first")
-    return m.content_hash
 
 
 def _tokenizer(path_set: str):
@@ -119,7 +108,7 @@ class SFTAssetConfig(dg.Config):
           description="Supervised fine-tuning (ChatML, loss on assistant tokens) of the stage-2 model.")
 def sft_model(context: dg.AssetExecutionContext, config: SFTAssetConfig, corpus: CorpusResource) -> dg.MaterializeResult:
     sets = input_sets(corpus, "sft_fine")
-    inputs = [h for _, h in sets] + [_model_hash(corpus, "tokenizer"), _model_hash(corpus, "pretrain_stage2")]
+    inputs = [h for _, h in sets] + upstream_hashes(corpus, ["tokenizer", "pretrain_stage2"], None)
     scfg = SFTConfig(steps=min(config.steps, 8) if corpus.tiny else config.steps, batch_size=config.batch_size,
                      max_len=min(config.max_len, 256) if corpus.tiny else config.max_len, lr=config.lr,
                      warmup_steps=min(config.warmup_steps, 2) if corpus.tiny else config.warmup_steps, seed=config.seed)
@@ -162,7 +151,7 @@ class DPOAssetConfig(dg.Config):
           description="DPO (sigmoid loss, frozen SFT reference) on execution/judge preference pairs.")
 def dpo_model(context: dg.AssetExecutionContext, config: DPOAssetConfig, corpus: CorpusResource) -> dg.MaterializeResult:
     sets = input_sets(corpus, "dpo_pairs")
-    inputs = [h for _, h in sets] + [_model_hash(corpus, "sft_model")]
+    inputs = [h for _, h in sets] + upstream_hashes(corpus, ["sft_model"], None)
     dcfg = DPOConfig(steps=min(config.steps, 6) if corpus.tiny else config.steps, batch_size=config.batch_size,
                      beta=config.beta, max_len=min(config.max_len, 256) if corpus.tiny else config.max_len,
                      lr=config.lr, warmup_steps=min(config.warmup_steps, 2) if corpus.tiny else config.warmup_steps,

@@ -496,22 +496,32 @@ def _sources_identity(specs: list[str]) -> list[Any]:
     return out
 
 
+def _plain_text_setup(
+    name: str, config: "MathTextConfig | GeneralTextConfig", corpus: CorpusResource
+) -> tuple[str, dict[str, Any], IngestConfig]:
+    """math_text and general_text share their set-up: the tiny-mode cap, a config hash that also
+    records the sources' file identities, and the IngestConfig built from the same fields.
+    Returns (output path, run config to hash, ingest config)."""
+    out = corpus.path(name)
+    cap = 60 if corpus.tiny else (config.max_docs or None)
+    run_config = {"asset": name, **config.model_dump(), "cap": cap,
+                  "sources_identity": _sources_identity(config.sources)}
+    cfg = IngestConfig(min_chars=config.min_chars, languages=tuple(config.languages),
+                       min_lang_score=config.min_lang_score, lid_model_path=config.lid_model_path or None,
+                       max_docs=cap)
+    return out, run_config, cfg
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "parquet"},
     description="Math text from configured sources, filtered by a lexical math score, language and exact dedup.",
 )
 def math_text(context: dg.AssetExecutionContext, config: MathTextConfig, corpus: CorpusResource) -> dg.MaterializeResult:
-    out = corpus.path("math_text")
-    cap = 60 if corpus.tiny else (config.max_docs or None)
-    run_config = {"asset": "math_text", **config.model_dump(), "cap": cap,
-                  "sources_identity": _sources_identity(config.sources)}
+    out, run_config, cfg = _plain_text_setup("math_text", config, corpus)
     existing = shards.up_to_date(out, shards.stable_hash(run_config), [])
     if existing:
         return dg.MaterializeResult(metadata=manifest_metadata(out, existing, reused=True))
-    cfg = IngestConfig(min_chars=config.min_chars, languages=tuple(config.languages),
-                       min_lang_score=config.min_lang_score, lid_model_path=config.lid_model_path or None,
-                       max_docs=cap)
     skips = SkipCounter()
     try:
         manifest, stats, hist = pipeline.math_text(
@@ -554,16 +564,10 @@ class GeneralTextConfig(dg.Config):
 def general_text(
     context: dg.AssetExecutionContext, config: GeneralTextConfig, corpus: CorpusResource
 ) -> dg.MaterializeResult:
-    out = corpus.path("general_text")
-    cap = 60 if corpus.tiny else (config.max_docs or None)
-    run_config = {"asset": "general_text", **config.model_dump(), "cap": cap,
-                  "sources_identity": _sources_identity(config.sources)}
+    out, run_config, cfg = _plain_text_setup("general_text", config, corpus)
     existing = shards.up_to_date(out, shards.stable_hash(run_config), [])
     if existing:
         return dg.MaterializeResult(metadata=manifest_metadata(out, existing, reused=True))
-    cfg = IngestConfig(min_chars=config.min_chars, languages=tuple(config.languages),
-                       min_lang_score=config.min_lang_score, lid_model_path=config.lid_model_path or None,
-                       max_docs=cap)
     skips = SkipCounter()
     try:
         manifest, stats, sstats = pipeline.general_text(

@@ -467,6 +467,16 @@ def iter_parquet_file(
         fh.close()
 
 
+def parquet_file_schema(path: str) -> pa.Schema:
+    """Schema of one Parquet input file; an unreadable file raises ShardSetError naming it.
+
+    The one copy of the check the stages run on every input file before streaming it."""
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ShardSetError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
 def list_parquet_inputs(path: str) -> list[str]:
     """Parquet files under a user-given folder (or the file itself), sorted, for CLI inputs.
 

@@ -23,9 +23,10 @@ from training.pretrain import NonFiniteLossError
 from training.sft import (
     ChatEncoder,
     PostTrainResult,
-    cosine_lr,
     masked_token_logps,
     pad_batch,
+    posttrain_optimizer,
+    posttrain_step,
     stream_examples,
 )
 
@@ -85,9 +86,7 @@ def train_dpo(policy: Qwen2ForCausalLM, tokenizer: Any, rows: Callable[[], Itera
     skipped: Counter = Counter()
     stream = stream_examples(rows, lambda r: encode_pair(enc, r), skipped, cfg.seed, cfg.shuffle_buffer)
     device = policy.lm_head.weight.device
-    opt = torch.optim.AdamW([p for p in {id(p): p for p in policy.parameters()}.values()], lr=cfg.lr,
-                            weight_decay=0.0, betas=(0.9, 0.95))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio))
+    opt, sched = posttrain_optimizer(policy, cfg.lr, 0.0, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
     policy.train()
     history: list[dict[str, Any]] = []
     seen = 0
@@ -107,11 +106,7 @@ def train_dpo(policy: Qwen2ForCausalLM, tokenizer: Any, rows: Callable[[], Itera
         loss = losses.mean()
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"DPO: non-finite loss at step {step}; stopped, nothing saved")
-        loss.backward()
-        gn = float(torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip))
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        gn = posttrain_step(policy, loss, opt, sched, cfg.grad_clip)
         rec = {"step": step, "loss": float(loss.detach()), "reward_accuracy": float((cr > rr).float().mean()),
                "reward_margin": float((cr - rr).mean()), "chosen_reward": float(cr.mean()),
                "rejected_reward": float(rr.mean()), "grad_norm": gn}

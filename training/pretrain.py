@@ -100,14 +100,21 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
 
 
+def cosine_lr(step: int, steps: int, warmup: int, min_ratio: float) -> float:
+    """LR multiplier: linear warmup to 1 then cosine decay to ``min_ratio`` at ``steps``.
+
+    The one schedule of pretraining, SFT and DPO (each wraps it in a ``LambdaLR``)."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
 
     def f(step: int) -> float:
-        if cfg.warmup_steps and step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return cosine_lr(step, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
 
     return f
 

@@ -8,7 +8,6 @@ else (system, user, role headers) is context. Conversations are streamed from a 
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from training.model import Qwen2ForCausalLM
-from training.pretrain import NonFiniteLossError
+from training.pretrain import NonFiniteLossError, cosine_lr
 
 IM_START, IM_END, ENDOFTEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 ROLES = ("system", "user", "assistant")
@@ -174,11 +173,25 @@ def stream_examples(rows: Callable[[], Iterable[dict[str, Any]]], encode: Callab
         epoch += 1
 
 
-def cosine_lr(step: int, steps: int, warmup: int, min_ratio: float) -> float:
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+def posttrain_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, steps: int, warmup: int,
+                        min_ratio: float) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """The optimizer and schedule SFT and DPO share: AdamW over the unique parameters (tied
+    embeddings once), betas (0.9, 0.95), warmup + cosine (:func:`cosine_lr`)."""
+    opt = torch.optim.AdamW([p for p in {id(p): p for p in model.parameters()}.values()], lr=lr,
+                            weight_decay=weight_decay, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, steps, warmup, min_ratio))
+    return opt, sched
+
+
+def posttrain_step(model: torch.nn.Module, loss: torch.Tensor, opt: torch.optim.Optimizer,
+                   sched: torch.optim.lr_scheduler.LRScheduler, grad_clip: float) -> float:
+    """One SFT / DPO update (backward, clip, step, schedule, zero grads); returns the grad norm."""
+    loss.backward()
+    gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return gn
 
 
 def train_sft(model: Qwen2ForCausalLM, tokenizer: Any, rows: Callable[[], Iterable[dict[str, Any]]], cfg: SFTConfig,
@@ -192,10 +205,7 @@ def train_sft(model: Qwen2ForCausalLM, tokenizer: Any, rows: Callable[[], Iterab
     stream = stream_examples(rows, lambda r: enc.conversation(r.get("messages") or []), skipped, cfg.seed,
                              cfg.shuffle_buffer)
     device = model.lm_head.weight.device
-    opt = torch.optim.AdamW([p for p in {id(p): p for p in model.parameters()}.values()], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: cosine_lr(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio))
+    opt, sched = posttrain_optimizer(model, cfg.lr, cfg.weight_decay, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
     model.train()
     history: list[dict[str, Any]] = []
     seen = 0
@@ -208,11 +218,7 @@ def train_sft(model: Qwen2ForCausalLM, tokenizer: Any, rows: Callable[[], Iterab
         loss = -logps.sum() / n.sum().clamp(min=1)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"SFT: non-finite loss at step {step}; stopped, nothing saved")
-        loss.backward()
-        gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        gn = posttrain_step(model, loss, opt, sched, cfg.grad_clip)
         history.append({"step": step, "loss": float(loss.detach()), "grad_norm": gn, "tokens": int(n.sum())})
         if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
             log(f"sft step {step}/{cfg.steps} loss {float(loss.detach()):.4f} grad_norm {gn:.3f}")

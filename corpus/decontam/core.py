@@ -293,7 +293,7 @@ class Decontaminator:
         removed input row to ``removed_path`` (``id``, ``benchmark``, ``task_id``, ``ngram``...)."""
         t0 = time.perf_counter()
         files = shards.list_parquet_inputs(in_path)
-        schema = _input_schema(files[0])
+        schema = shards.parquet_file_schema(files[0])
         _check_columns(files[0], schema, text_column)
         cfg = self.config_for(config, text_column)
         stats = FilterStats()
@@ -301,7 +301,7 @@ class Decontaminator:
         with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
                 shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes) as rem_w:
             for f in files:
-                fschema = _input_schema(f)
+                fschema = shards.parquet_file_schema(f)
                 _check_columns(f, fschema, text_column)
                 for batch in shards.iter_parquet_file(f, batch_size=batch_size):
                     if max_rows is not None and stats.rows_in >= max_rows:
@@ -394,15 +394,6 @@ def _arrow_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64)
     data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     return data, offsets - offsets[0]
-
-
-def _input_schema(path: str) -> pa.Schema:
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_schema(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise shards.ShardSetError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
 def _check_columns(path: str, schema: pa.Schema, text_column: str) -> None:

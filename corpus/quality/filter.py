@@ -18,7 +18,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpus import shards
 from corpus.quality.bytestats import BYTE_METRICS, byte_metrics
@@ -171,14 +170,14 @@ class QualityFilter:
         (input schema, extra columns passed through) and ``dropped_path`` (id, rule, value...)."""
         t0 = time.perf_counter()
         files = shards.list_parquet_inputs(in_path)
-        schema = _schema(files[0])
+        schema = shards.parquet_file_schema(files[0])
         cfg = self.config_for(config, language)
         stats = QualityStats()
         hashes = list(input_hashes)
         with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
                 shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes) as drop_w:
             for f in files:
-                fschema = _schema(f)
+                fschema = shards.parquet_file_schema(f)
                 if self.content_column not in fschema.names:
                     raise QualityInputError(
                         f"{f}: no column {self.content_column!r} (columns: {fschema.names}); quality filters need code rows"
@@ -251,10 +250,3 @@ def _fires(rule: Rule, lang: str, v: np.ndarray) -> np.ndarray:
     if b.below is not None:
         hit |= v < b.below
     return hit
-
-
-def _schema(path: str) -> pa.Schema:
-    try:
-        return pq.read_schema(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise shards.ShardSetError(f"{path}: not a readable Parquet file ({exc})") from exc

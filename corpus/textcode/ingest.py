@@ -17,13 +17,13 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import xxhash
 
 from corpus import shards
-from corpus.textcode.extract import Rejected, clean_text, html_to_text, payload_to_text
+from corpus.textcode.extract import Rejected, clean_text, decode, html_to_text, payload_to_text
 from corpus.textcode.skips import SkipCounter
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc.gz")
@@ -278,7 +278,7 @@ def iter_jsonl(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions())
 def iter_parquet(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) -> Iterator[Doc]:
     """Rows of a Parquet text dump (a malformed file is skipped whole, with its name)."""
     try:
-        schema_names = _parquet_columns(path)
+        schema_names = shards.parquet_file_schema(path).names
     except shards.ShardSetError:
         skips.add("corrupt_parquet", path)
         return
@@ -306,45 +306,34 @@ def iter_parquet(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions(
         skips.add("corrupt_parquet", f"{path} (after row {row})")
 
 
-def _parquet_columns(path: str) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_schema(path).names
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise shards.ShardSetError(f"{path}: not a readable Parquet file ({exc})") from exc
-
-
 # --------------------------------------------------------------------------- local files
 
 
-def iter_html_file(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) -> Iterator[Doc]:
+def _iter_local_file(path: str, skips: SkipCounter, opts: ReadOptions, to_text: Callable[[bytes], str],
+                     empty_reason: str, source: str) -> Iterator[Doc]:
+    """One local file as one document: the HTML and plain-text readers differ only in how the
+    bytes become text, the skip reason for an empty result and the ``source`` label."""
     try:
-        data = _read_file(path, opts.max_doc_bytes)
-        text = html_to_text(data)
+        text = to_text(_read_file(path, opts.max_doc_bytes))
     except Rejected as rej:
         skips.add(rej.reason, path)
         return
     if not text:
-        skips.add("empty_extraction", path)
+        skips.add(empty_reason, path)
         return
-    yield Doc(url=f"file://{os.path.abspath(path)}", text=text, source="html")
+    yield Doc(url=f"file://{os.path.abspath(path)}", text=text, source=source)
+
+
+def iter_html_file(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) -> Iterator[Doc]:
+    return _iter_local_file(path, skips, opts, html_to_text, "empty_extraction", "html")
+
+
+def _plain_text(data: bytes) -> str:
+    return clean_text(decode(data))
 
 
 def iter_text_file(path: str, skips: SkipCounter, opts: ReadOptions = ReadOptions()) -> Iterator[Doc]:
-    try:
-        data = _read_file(path, opts.max_doc_bytes)
-        from corpus.textcode.extract import decode
-
-        text = clean_text(decode(data))
-    except Rejected as rej:
-        skips.add(rej.reason, path)
-        return
-    if not text:
-        skips.add("empty_text", path)
-        return
-    yield Doc(url=f"file://{os.path.abspath(path)}", text=text, source="text")
+    return _iter_local_file(path, skips, opts, _plain_text, "empty_text", "text")
 
 
 def _read_file(path: str, limit: int) -> bytes:

@@ -22,7 +22,7 @@ from corpus.textcode import classifier as clf_mod
 from corpus.textcode.codestrip import strip_code
 from corpus.textcode.dedup import ExactDedup, text_fingerprint
 from corpus.textcode.ingest import Doc, ReadOptions, iter_specs
-from corpus.textcode.langid import make_language_identifier
+from corpus.textcode.langid import LanguageIdentifier, make_language_identifier
 from corpus.textcode.mathtext import math_score
 from corpus.textcode.skips import SkipCounter
 from corpus.textcode.staged import (
@@ -298,6 +298,23 @@ class StripStats:
     chars_removed: int = 0
 
 
+def _filter_scored(scored: Iterable[tuple[Doc, float]], column: str, cfg: IngestConfig, skips: SkipCounter,
+                   lid: LanguageIdentifier, stats: IngestStats) -> Iterator[dict]:
+    """Rows of ``filter_docs`` over documents that each carry a value (code ratio, math score),
+    the value added as ``column``: shared by general_text and math_text."""
+    values: dict[str, float] = {}
+
+    def docs() -> Iterator[Doc]:
+        for doc, value in scored:
+            values[doc.url] = value
+            yield doc
+
+    for row in filter_docs(docs(), cfg, skips, None, lid, stats):
+        row[column] = values.pop(row["url"], 0.0)
+        values.clear()
+        yield row
+
+
 def general_text(
     specs: Sequence[str],
     out_path: str,
@@ -311,9 +328,8 @@ def general_text(
     """General text with code removed (GENERAL_SCHEMA: + ``code_ratio`` of the original)."""
     stats, sstats = IngestStats(), StripStats()
     lid = make_language_identifier(cfg.lid_model_path)
-    ratios: dict[str, float] = {}
 
-    def stripped() -> Iterator[Doc]:
+    def stripped() -> Iterator[tuple[Doc, float]]:
         for doc in iter_specs(specs, skips, opts):
             sstats.docs += 1
             r = strip_code(doc.text, max_code_ratio)
@@ -323,17 +339,10 @@ def general_text(
                 continue
             sstats.lines_removed += r.removed_lines
             sstats.chars_removed += r.code_chars
-            ratios[doc.url] = r.code_ratio
-            yield Doc(url=doc.url, text=r.text, source=doc.source)
-
-    def rows() -> Iterator[dict]:
-        for row in filter_docs(stripped(), cfg, skips, None, lid, stats):
-            row["code_ratio"] = ratios.pop(row["url"], 0.0)
-            yield row
-            ratios.clear()
+            yield Doc(url=doc.url, text=r.text, source=doc.source), r.code_ratio
 
     with shards.ShardSetWriter(out_path, GENERAL_SCHEMA, config=config) as w:
-        write_rows(rows(), w)
+        write_rows(_filter_scored(stripped(), "code_ratio", cfg, skips, lid, stats), w)
         w.extra.update(ingest_extra(stats, skips, lid.name) | {"strip": sstats.__dict__.copy()})
     return shards.read_manifest(out_path), stats, sstats  # type: ignore[return-value]
 
@@ -355,9 +364,8 @@ def math_text(
     stats = IngestStats()
     lid = make_language_identifier(cfg.lid_model_path)
     hist = [0] * 10
-    scores: dict[str, float] = {}
 
-    def scored() -> Iterator[Doc]:
+    def scored() -> Iterator[tuple[Doc, float]]:
         for doc in iter_specs(specs, skips, opts):
             s = math_score(doc.text)
             for i, c in enumerate(histogram([s])):
@@ -365,16 +373,9 @@ def math_text(
             if s < min_math_score:
                 skips.add("low_math_score", doc.url)
                 continue
-            scores[doc.url] = s
-            yield doc
-
-    def rows() -> Iterator[dict]:
-        for row in filter_docs(scored(), cfg, skips, None, lid, stats):
-            row["math_score"] = scores.get(row["url"], 0.0)
-            scores.clear()
-            yield row
+            yield doc, s
 
     with shards.ShardSetWriter(out_path, MATH_SCHEMA, config=config) as w:
-        write_rows(rows(), w)
+        write_rows(_filter_scored(scored(), "math_score", cfg, skips, lid, stats), w)
         w.extra.update(ingest_extra(stats, skips, lid.name) | {"math_score_hist": hist})
     return shards.read_manifest(out_path), stats, hist  # type: ignore[return-value]

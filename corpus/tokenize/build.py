@@ -13,11 +13,11 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
 from corpus import shards
@@ -115,7 +115,11 @@ def _text_col(names: Sequence[str], where: str) -> str:
     raise shards.ShardSetError(f"{where}: needs a 'text' or 'content' column (has {list(names)})")
 
 
-def _open_splits(train_path, val_path, s, enc, config, input_hashes, stage):
+@contextmanager
+def _open_splits(train_path, val_path, s, enc, config, input_hashes, stage,
+                 report: StageReport) -> Iterator[tuple[_Split, _Split]]:
+    """The train / val writers of one stage build, shared by both stages: committed together
+    (:func:`_finish`) when the body ends, both aborted if anything (commit included) raises."""
     extra = {"stage": stage, "fim_rate": s.fim_rate, "spm_rate": s.spm_rate, "val_fraction": s.val_fraction,
              "seed": s.seed}
     train = _Split(train_path, s, enc, config, input_hashes, extra | {"split": "train"})
@@ -123,7 +127,13 @@ def _open_splits(train_path, val_path, s, enc, config, input_hashes, stage):
     train.writer.__enter__()
     val.writer.__enter__()
     train.surrogates_before = enc.stats.surrogates_replaced
-    return train, val
+    try:
+        yield train, val
+        _finish(train, val, report, enc)
+    except BaseException:
+        train.writer.abort()
+        val.writer.abort()
+        raise
 
 
 def _finish(train: _Split, val: _Split, report: StageReport, enc: FastEncoder) -> None:
@@ -142,9 +152,8 @@ def build_stage1(
 ) -> StageReport:
     """File-level stage: every mixture row is one document, FIM on code sources."""
     report = StageReport()
-    train, val = _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 1)
     special = enc.info.special_tokens
-    try:
+    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 1, report) as (train, val):
         seen = 0
         for batch in _iter_rows(files, s.batch_rows):
             if s.max_rows and seen >= s.max_rows:
@@ -179,11 +188,6 @@ def build_stage1(
                 si = _source_index(src)
                 report.documents[TOKEN_SOURCES[si]] += 1
                 (val if is_val(key, s.seed, s.val_fraction) else train).add(doc, si)
-        _finish(train, val, report, enc)
-    except BaseException:
-        train.writer.abort()
-        val.writer.abort()
-        raise
     return report
 
 
@@ -193,10 +197,7 @@ _WANTED = ("id", "doc_id", "source", "repo", "text", "content")
 def _iter_rows(files: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Batches of the columns the stages use (whatever subset each file has)."""
     for f in files:
-        try:
-            names = pq.read_schema(f).names
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise shards.ShardSetError(f"{f}: not a readable Parquet file ({exc})") from exc
+        names = shards.parquet_file_schema(f).names
         cols = [c for c in _WANTED if c in names]
         _text_col(cols, f)
         yield from shards.iter_parquet_file(f, columns=cols, batch_size=batch_rows)
@@ -207,10 +208,7 @@ STAGE2_COLUMNS = ("repo", "path", "text", "doc_id", "source", "language", "epoch
 
 def _check_stage2_input(files: Sequence[str]) -> None:
     for f in files:
-        try:
-            names = pq.read_schema(f).names
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise shards.ShardSetError(f"{f}: not a readable Parquet file ({exc})") from exc
+        names = shards.parquet_file_schema(f).names
         missing = [c for c in STAGE2_COLUMNS if c not in names]
         if missing:
             raise shards.ShardSetError(
@@ -248,10 +246,9 @@ def build_stage2(
     ``seq_len``); other rows (text, math, code without a repo) stay file-level documents."""
     _check_stage2_input(files)
     report = StageReport()
-    train, val = _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 2)
     special = enc.info.special_tokens
     max_doc = s.seq_len - 1  # room for the EOS the packer appends
-    try:
+    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 2, report) as (train, val):
         with tempfile.TemporaryDirectory(prefix="codecorpus-repo-sort-") as tmp:
             repo_rows = 0
             cur_repo: str | None = None
@@ -294,11 +291,6 @@ def build_stage2(
                 flush(cur_repo, group)  # type: ignore[arg-type]
         if include_other:
             _stage2_other(files, enc, train, val, s, report, code_sources)
-        _finish(train, val, report, enc)
-    except BaseException:
-        train.writer.abort()
-        val.writer.abort()
-        raise
     return report
 
 

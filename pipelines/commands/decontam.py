@@ -91,9 +91,8 @@ def main(args: argparse.Namespace) -> int:
 def _guess_column(path: str) -> str:
     from corpus import shards
     from corpus.decontam import DecontamError
-    from corpus.decontam.core import _input_schema
 
-    names = _input_schema(shards.list_parquet_inputs(path)[0]).names
+    names = shards.parquet_file_schema(shards.list_parquet_inputs(path)[0]).names
     for c in ("content", "text"):
         if c in names:
             return c
