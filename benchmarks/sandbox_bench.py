@@ -98,7 +98,8 @@ def measure(variant: str, bare: Bare, runs: int, batch: int, workers: int) -> tu
     t = time.perf_counter()
     res = sandbox.execute_many(reqs, workers=workers)
     rps = batch / (time.perf_counter() - t)
-    assert all(r.status == "passed" for r in res)
+    bad = [r for r in res if r.status != "passed"]
+    assert not bad, f"{variant}: {len(bad)}/{len(res)} not passed, e.g. {bad[0]}"
     return rows, rps
 
 

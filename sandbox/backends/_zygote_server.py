@@ -27,7 +27,26 @@ def _spawn(req, fds):
     return os.posix_spawn(req["argv"][0], req["argv"], req["env"], file_actions=actions, setsid=True)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper():
+    """Make orphaned descendants reparent to this server, which reaps them.
+
+    When a killed bwrap leaves its inner init behind, the orphan would go to PID 1; in many
+    containers PID 1 never reaps, and the zombies count against the slot uid's RLIMIT_NPROC
+    until bwrap can no longer fork ("Can't fork for pid 1").
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
+    _become_subreaper()
     sock = socket.socket(fileno=int(sys.argv[1]))
     uid, gid = int(sys.argv[2]), int(sys.argv[3])
     if uid >= 0:
