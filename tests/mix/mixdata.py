@@ -18,9 +18,8 @@ from corpus.schemas import CODE_SCHEMA, TEXT_SCHEMA, code_row_id, content_sha256
 
 STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
 DOCS = Path("/usr/share/doc/python3-doc/html")
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-if not BENCH.is_dir():
-    BENCH = Path("/work/shared/benchmarks")
+# The benchmark sets ship with the project as package data (corpus/decontam/data).
+BENCH = Path(__file__).resolve().parents[2] / "corpus" / "decontam" / "data"
 
 
 def code_rows(files: list[Path], repo_root: Path, repo: str, language: str) -> list[dict]:
