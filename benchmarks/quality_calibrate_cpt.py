@@ -5,7 +5,7 @@ BPE code tokenizer. No such tokenizer ships offline here (tiktoken downloads its
 first use), so this script trains a byte-level BPE (Hugging Face ``tokenizers``, vocab 49,152 as
 StarCoder's) on real local code, then measures per language the ratio between BPE tokens and
 proxy tokens (``\\w+|[^\\w\\s]``). A file at the BPE threshold T has proxy chars/token ~= T * ratio,
-so the proxy threshold is T * median(ratio). Prints a table for benchmarks/results/quality.md.
+so the proxy threshold is T * median(ratio). Prints a table for BENCHMARKS.md.
 
     .venv/bin/python benchmarks/quality_calibrate_cpt.py [--mb-per-language 3]
 """

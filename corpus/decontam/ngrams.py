@@ -7,7 +7,7 @@ between tokens and are dropped, so reformatting whitespace or punctuation spacin
 yields the same token sequence. Punctuation is dropped rather than kept as one-byte tokens
 because ten code tokens of which half are ``( , ) :`` are about four words: on the Python
 standard library that flagged 559 of 3000 files (``in range ( 1 , n + 1 ) :``) against 49
-with words only (see benchmarks/results/decontam.md).
+with words only (see BENCHMARKS.md).
 
 Everything works on whole Arrow string buffers at once: the bytes of a batch of documents are
 classified with a lookup table, token boundaries are the nonzero steps of that class array, a

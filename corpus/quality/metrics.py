@@ -29,7 +29,7 @@ AUTOGEN_RE = (
     r"|this file is generated|code generated .{0,80}do not edit"
 )
 
-# Regex proxy tokenizer for chars-per-token (see rules.yaml / benchmarks/results/quality.md).
+# Regex proxy tokenizer for chars-per-token (see rules.yaml / BENCHMARKS.md).
 PROXY_TOKEN_RE = r"\w+|[^\w\s]"
 
 _HASH = r"#[^\n]*"
