@@ -34,8 +34,8 @@ LANGID_SCHEMA = extend_schema(SNIPPET_SCHEMA, pa.field("langid_label", pa.string
 SCORED_SCHEMA = extend_schema(CANDIDATE_SCHEMA, pa.field("checklist", pa.string()), pa.field("score", pa.float64()),
                               pa.field("scorer", pa.string()))
 VERIFIED_SCHEMA = extend_schema(SCORED_SCHEMA, pa.field("parse_ok", pa.bool_()), pa.field("status", pa.string()),
-                                pa.field("verified", pa.bool_()), pa.field("stderr_tail", pa.string()),
-                                pa.field("duration_s", pa.float64()))
+                                pa.field("verified", pa.bool_()), pa.field("stderr_tail", pa.string()))
+# Run times are not row data: they differ between runs, and rows must be byte-identical.
 
 
 def _timeout(language: str, timeout_s: float) -> float:
@@ -301,7 +301,7 @@ def verify_candidates(in_path: str, out_path: str, executor: Executor | None, ru
             todo = []
             for r in rows:
                 r["parse_ok"] = treesit.parses_cleanly(r["answer"], r["language"])
-                r["stderr_tail"], r["duration_s"] = "", 0.0
+                r["stderr_tail"] = ""
                 if not r["parse_ok"]:
                     r["status"] = "syntax_error"
                 elif not (r["tests"] or "").strip():
@@ -313,7 +313,7 @@ def verify_candidates(in_path: str, out_path: str, executor: Executor | None, ru
             results = executor([ExecRequest(r["answer"], r["language"], r["tests"], _timeout(r["language"], timeout_s))
                                 for r in todo]) if todo else []
             for r, res in zip(todo, results):
-                r["status"], r["stderr_tail"], r["duration_s"] = res.status, res.stderr[-500:], res.duration_s
+                r["status"], r["stderr_tail"] = res.status, res.stderr[-500:]
             for r in rows:
                 r["verified"] = r["status"] == "passed"
                 st.count("status", r["status"])

@@ -88,9 +88,10 @@ def test_cases_drop_nondeterministic_nonliteral_and_all_none():
         m + '{"i": 2, "ok": true, "repr": "0.123", "det": false}',
         m + '{"i": 3, "ok": false, "exc": "ValueError"}',
         m + '{"i": 4, "ok": false, "exc": "MyCustomError"}',
+        m + '{"i": 5, "ok": true, "repr": "\\"the object at \'0x7fa8338305f0\'\\"", "det": true}',
         m + "{not json",
     ])
-    calls = ["f(0)", "f(1)", "f(2)", "f(3)", "f(4)"]
+    calls = ["f(0)", "f(1)", "f(2)", "f(3)", "f(4)", "f(5)"]
     cases = pyfunc.cases_from_output(out, calls)
     assert [(c.call, c.expected, c.exception) for c in cases] == [("f(0)", "3", None), ("f(3)", None, "ValueError")]
     only_none = m + '{"i": 0, "ok": true, "repr": "None", "det": true}'
