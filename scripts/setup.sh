@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 fi
 stamp=.venv/.codecorpus-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d" " -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch first, by exact version, so no dependency can pull a CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
