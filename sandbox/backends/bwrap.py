@@ -8,8 +8,11 @@ cgroup (memory + pids) and, as root, its own unprivileged host uid that owns no 
 started by the slot's resident spawn server (zygote.py), which sits in the slot cgroup so
 bwrap inherits it by fork instead of paying a cgroup migration (~10 ms) per run; launcher.c
 sets the step's rlimits. Without cgroups or a C compiler the same limits are applied by the
-launcher, sh+prlimit+setpriv, or a preexec_fn. The wall clock is enforced from the host: on
-timeout or output overflow the process group and the whole cgroup are SIGKILLed.
+launcher, sh+prlimit+setpriv, or a preexec_fn; the launcher then stays behind as a child
+subreaper (``--reap``) so that what a killed bwrap orphans is reaped, not left to PID 1. The
+wall clock is enforced from the host: on timeout or output overflow the step is killed
+(process group SIGKILLed, or SIGTERM to a reaping launcher, which SIGKILLs bwrap) and so is the
+whole cgroup.
 """
 
 from __future__ import annotations
@@ -335,6 +338,25 @@ def _find_or_build_launcher() -> str | None:
     return None
 
 
+REAP_SEP = "--reap"  # launcher.c separator: fork, reap every orphan, forward the child's status
+
+
+def _stop(proc: subprocess.Popen, reaping: bool) -> None:
+    """Kill a directly started step's whole tree.
+
+    A reaping launcher gets SIGTERM: it SIGKILLs bwrap (and through --die-with-parent the
+    sandbox), then stays until it has reaped every orphan. SIGKILLing its process group
+    instead would orphan bwrap's inner init to PID 1 again.
+    """
+    try:
+        if reaping:
+            os.kill(proc.pid, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def _launcher(slot: _Slot, limits: Limits, cgroup_procs: list[str]) -> list[str] | None:
     """argv prefix that joins the cgroup, sets rlimits and drops to the slot uid, then execs.
 
@@ -346,9 +368,12 @@ def _launcher(slot: _Slot, limits: Limits, cgroup_procs: list[str]) -> list[str]
     root = os.geteuid() == 0
     exe = _compiled_launcher()
     if exe is not None:
+        # "--reap": the launcher stays behind as a child subreaper and reaps what a killed
+        # bwrap orphans (its inner init), which a host PID 1 that never reaps would keep as
+        # zombies of the slot uid until RLIMIT_NPROC stops bwrap from forking.
         return [exe, str(len(cgroup_procs)), *cgroup_procs, str(len(rl)),
                 *(f"{res}:{soft}:{hard}" for res, (soft, hard) in rl),
-                str(slot.uid if root else -1), str(slot.gid if root else -1), "--"]
+                str(slot.uid if root else -1), str(slot.gid if root else -1), REAP_SEP]
     if not (_PRLIMIT and _SH and (_SETPRIV or not root)):
         return None
     pre: list[str] = []
@@ -393,6 +418,7 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
     cg_fds: list[int] = []
     bind_fds: dict[str, int] = {}
     proc = None
+    reaping = False
     t0 = time.monotonic()
     try:
         for rel in files:
@@ -413,6 +439,7 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
             cg_fds = slot.cgroup.prepare(limits, open_procs=zyg is None and _launcher(slot, limits, []) is None,
                                          extra_procs=1 if zyg else 0, extra_bytes=ZYGOTE_BYTES if zyg else 0)
             oom_before = slot.cgroup.oom_kills()
+        reaping = False
         if zyg is not None:
             proc = _spawn_via_zygote(zyg, tc, plan, phase, run_dir, limits, env, file_fds, bind_fds, w_status,
                                      argv, bool(stdin))
@@ -421,6 +448,7 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
             pass_fds = [w_status, *(fd for _, fd in file_fds), *bind_fds.values()]
             prefix = _launcher(slot, limits, [os.path.join(d, "cgroup.procs") for d in slot.cgroup.dirs]
                                if slot.cgroup is not None else [])
+            reaping = prefix is not None and prefix[-1] == REAP_SEP
             proc = subprocess.Popen(
                 (prefix or []) + args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"}, cwd="/",
@@ -434,10 +462,7 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
         file_fds, bind_fds = [], {}
 
         def kill() -> None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _stop(proc, reaping)
             if slot.cgroup is not None:
                 slot.cgroup.kill_all(2.0, spare)
 
@@ -475,14 +500,21 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
                 except OSError:
                     pass
         if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+            if reaping:
+                _stop(proc, True)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
         if isinstance(proc, ZygoteProc):
             for f in (proc.stdin, proc.stdout, proc.stderr):
                 if f is not None and not f.closed:
