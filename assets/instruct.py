@@ -46,18 +46,19 @@ class LLMConfig(dg.Config):
 
     backend: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BACKEND", "offline"),
                          description="offline | openai | hf")
-    base_url: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BASE_URL", "http://localhost:8000/v1"))
-    model: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_MODEL", "Qwen/Qwen2.5-Coder-7B-Instruct"))
-    api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = 4
-    max_retries: int = 4
-    timeout_s: float = 60.0
-    price_in_per_mtok: float = 0.0
-    price_out_per_mtok: float = 0.0
-    model_dir: str = Field(default="", description="hf backend: Hugging Face-format model directory")
-    tokenizer_path: str = ""
-    max_tokens: int = 768
-    temperature: float = 0.0
+    base_url: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BASE_URL", LLMSpec.base_url))
+    model: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_MODEL", LLMSpec.model))
+    # Defaults come from the library's LLMSpec so the two cannot drift apart.
+    api_key_env: str = LLMSpec.api_key_env
+    max_concurrency: int = LLMSpec.max_concurrency
+    max_retries: int = LLMSpec.max_retries
+    timeout_s: float = LLMSpec.timeout_s
+    price_in_per_mtok: float = LLMSpec.price_in_per_mtok
+    price_out_per_mtok: float = LLMSpec.price_out_per_mtok
+    model_dir: str = Field(default=LLMSpec.model_dir, description="hf backend: Hugging Face-format model directory")
+    tokenizer_path: str = LLMSpec.tokenizer_path
+    max_tokens: int = LLMSpec.max_tokens
+    temperature: float = LLMSpec.temperature
 
     def spec(self) -> LLMSpec:
         return LLMSpec(**{k: getattr(self, k) for k in LLMSpec.__dataclass_fields__ if hasattr(self, k)})
