@@ -15,7 +15,14 @@ from assets.common import counts_table, manifest_metadata, md_table
 from assets.partitions import language_partitions
 from assets.resources import CorpusResource
 from corpus import shards
-from corpus.crawl import CrawlConfig, CrawlResult, default_sources, parse_source, write_crawl
+from corpus.crawl import (
+    CrawlConfig,
+    CrawlResult,
+    SourcesFailedError,
+    default_sources,
+    parse_source,
+    write_crawl,
+)
 from corpus.crawl.commits import COMMIT_SCHEMA, CommitStats, mine_commits
 from corpus.crawl.gitfetch import (
     GitError,
@@ -136,7 +143,7 @@ def code_files(context: dg.AssetExecutionContext, config: CrawlAssetConfig, corp
             cache_dir=git_cache_dir(corpus),
             force=config.force,
         )
-    except ValueError as exc:  # e.g. a partition key (CODECORPUS_LANGUAGES) missing from the table
+    except (ValueError, SourcesFailedError) as exc:  # bad partition key; every source failed
         raise dg.Failure(description=f"code_files[{lang}]: {exc}") from exc
     manifest = result.manifests[lang]
     meta = manifest_metadata(path, manifest, reused=result.reused)

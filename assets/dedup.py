@@ -145,15 +145,13 @@ def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corp
     manifest = None if config.force else shards.up_to_date(path, config_hash, hashes)
     reused = manifest is not None and shards.up_to_date(clusters_path, config_hash, hashes) is not None
     if not reused:
-        shards.clean_stale_temps(path)
         try:
             run_dedup(shards.shard_files(in_path), path, clusters_path, cfg, input_hashes=hashes,
-                      log=context.log.info)
+                      log=context.log.info, input_paths=[in_path])
         except (DedupInputError, shards.ShardSetError) as exc:
             raise dg.Failure(description=f"code_dedup[{lang}]: {exc}") from exc
         manifest = shards.read_manifest(path)
-    clusters_manifest = shards.read_manifest(clusters_path)
-    assert manifest is not None and clusters_manifest is not None
+    manifest, clusters_manifest = shards.check_group(path, clusters_path)
     stats = manifest.extra["dedup"]
     context.log.info(
         f"code_dedup[{lang}]: {stats['input_rows']} rows -> {stats['kept_rows']} kept "

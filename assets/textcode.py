@@ -169,10 +169,13 @@ def web_text(context: dg.AssetExecutionContext, config: WebTextConfig, corpus: C
     dedup = pipeline.earlier_batch_keys([corpus.path("web_text", k) for k in earlier]) if earlier else None
     skips = SkipCounter()
     opts = ReadOptions(text_field=config.text_field, url_field=config.url_field, max_doc_bytes=config.max_doc_bytes)
-    manifest, stats = pipeline.ingest(
-        iter_file(src, skips, opts), out, cfg, skips, config=run_config, input_hashes=earlier_hashes,
-        dedup=dedup, extra={"input": src, "batch": key},
-    )
+    try:
+        manifest, stats = pipeline.ingest(
+            iter_file(src, skips, opts), out, cfg, skips, config=run_config, input_hashes=earlier_hashes,
+            dedup=dedup, extra={"input": src, "batch": key}, inputs=[src],
+        )
+    except pipeline.InputsFailedError as exc:
+        raise dg.Failure(description=f"web_text[{key}]: {exc}", metadata=_skip_metadata(skips.as_dict())) from exc
     context.log.info(f"web_text[{key}]: {stats.kept}/{stats.docs_seen} documents kept from {src}")
     if stats.docs_seen == 0:
         context.log.warning(f"web_text[{key}]: no usable documents in {src}; skip reasons {skips.as_dict()}")

@@ -1,10 +1,11 @@
 """Shard sets: the on-disk contract between every corpus stage.
 
 A shard set is a folder ``<root>/<asset>/<partition or _all>/`` holding ``part-NNNNN.parquet``
-files and a ``_manifest.json``. Writers stream record batches into a temporary sibling folder
-and commit by renaming it into place (local disks) or by writing the manifest last (object
-stores), so a killed run never leaves a set that readers trust. Readers stream record
-batches, never whole tables, and only trust folders that carry a manifest.
+files and a ``_manifest.json``. Writers take the set's lock, stream record batches into a new
+version folder, fsync it and make it current with one atomic pointer swap (corpus.setstore),
+so at every instant a reader sees the whole old set or the whole new one, and a killed run
+never leaves a set that readers trust. Readers stream record batches, never whole tables, and
+only trust folders that carry a manifest.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus import __version__ as CODE_VERSION
+from corpus import failpoints, safety, setstore
+from corpus.locks import SetBusyError
 
-MANIFEST = "_manifest.json"
+MANIFEST = setstore.MANIFEST
 ALL_PARTITIONS = "_all"
 PART_TEMPLATE = "part-{:05d}.parquet"
 DEFAULT_ROW_GROUP_ROWS = 2_000
@@ -86,7 +89,12 @@ def stable_hash(obj: Any) -> str:
 
 @dataclass
 class Manifest:
-    """What ``_manifest.json`` records about a committed shard set."""
+    """What ``_manifest.json`` records about a committed shard set.
+
+    ``version`` names the version folder the files are in; ``group`` ties sets that one stage
+    commits together (``{"id": run id, "members": {set path: version}}``). Neither enters
+    ``content_hash``: the identity of a set is what it holds and was built from.
+    """
 
     rows: int
     bytes: int
@@ -98,14 +106,19 @@ class Manifest:
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
     side_files: list[dict[str, Any]] = field(default_factory=list)
+    version: str = ""
+    group: dict[str, Any] = field(default_factory=dict)
 
     @property
     def content_hash(self) -> str:
-        """Identity of this set for downstream manifests: what it was built from and holds."""
+        """Identity of this set for downstream manifests: what it was built from and holds.
+
+        Every file the manifest lists counts: parts by name, rows and sha256, side files by
+        name, rows and sha256."""
         return stable_hash(
             {
                 "files": [(f["name"], f["rows"], f["sha256"]) for f in self.files],
-                "side_files": [(f["name"], f["sha256"]) for f in self.side_files],
+                "side_files": [(f["name"], f.get("rows"), f["sha256"]) for f in self.side_files],
                 "config_hash": self.config_hash,
                 "input_hashes": self.input_hashes,
             }
@@ -124,15 +137,65 @@ class Manifest:
             raise ShardSetError(f"{where}: unreadable manifest ({exc}); delete the folder and re-run the asset") from exc
 
 
-def read_manifest(path: str) -> Manifest | None:
-    """The manifest of the shard set at ``path``, or None if it is absent (not committed)."""
-    fs, p = _fs(path)
-    mpath = posixpath.join(p, MANIFEST) if not _is_local(fs) else os.path.join(p, MANIFEST)
-    info = fs.get_file_info(mpath)
-    if info.type != pafs.FileType.File:
+def _read_manifest_at(fs: pafs.FileSystem, base: str, join) -> Manifest | None:
+    mpath = join(base, MANIFEST)
+    if fs.get_file_info(mpath).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(mpath) as fh:
         return Manifest.from_json(fh.read().decode(), mpath)
+
+
+def _resolve(path: str) -> tuple[Manifest, str] | None:
+    """The manifest a reader should trust at ``path`` and the folder its files are in.
+
+    Normally the current version. If a group commit was interrupted between its pointer swaps
+    (this set still at the old version, another member already at the new group), the group's
+    complete new version of this set is read instead, so a group is seen old-or-new as a whole.
+    """
+    fs, p = _fs(path)
+    store = setstore.open_store(fs, p)
+    base = store.read_base()
+    m = _read_manifest_at(fs, base, store.join)
+    if m is None:
+        return None
+    ahead = _group_ahead(store, m)
+    if ahead is not None:
+        return ahead
+    return m, base
+
+
+def _group_ahead(store, m: Manifest) -> tuple[Manifest, str] | None:
+    """A newer complete version of this set whose commit group is already current elsewhere."""
+    cur_seq = setstore.version_seq(m.version) or 0
+    for seq, name in reversed(store.versions()):
+        if seq <= cur_seq:
+            return None
+        base = store.version_path(name)
+        try:
+            cand = _read_manifest_at(store.fs, base, store.join)
+        except (ShardSetError, OSError):  # a version being written or removed right now
+            continue
+        if cand is None or not cand.group:
+            continue
+        for member in cand.group.get("members", {}):
+            if _fs(member)[1].rstrip("/") == store.final.rstrip("/"):
+                continue
+            other = _read_current(member)
+            if other is not None and other.group.get("id") == cand.group.get("id"):
+                return cand, base
+    return None
+
+
+def _read_current(path: str) -> Manifest | None:
+    fs, p = _fs(path)
+    store = setstore.open_store(fs, p)
+    return _read_manifest_at(fs, store.read_base(), store.join)
+
+
+def read_manifest(path: str) -> Manifest | None:
+    """The manifest of the shard set at ``path``, or None if it is absent (not committed)."""
+    found = _resolve(path)
+    return found[0] if found else None
 
 
 def is_committed(path: str) -> bool:
@@ -152,15 +215,39 @@ def up_to_date(path: str, config_hash: str, input_hashes: Iterable[str]) -> Mani
     return None
 
 
+def check_group(*paths: str) -> list[Manifest]:
+    """The manifests of sets one stage wrote together; raises if they come from different runs."""
+    ms = []
+    for p in paths:
+        m = read_manifest(p)
+        if m is None:
+            raise ShardSetError(f"{p}: no {MANIFEST}; materialize the stage that writes it")
+        ms.append(m)
+    ids = {m.group.get("id") for m in ms}
+    if len(ids) > 1:
+        raise ShardSetError(
+            f"{', '.join(paths)} were committed by different runs (run ids {sorted(map(str, ids))}); "
+            "re-run the stage that writes them together"
+        )
+    return ms
+
+
 # --------------------------------------------------------------------------- writer
 
 
-class ShardSetWriter:
-    """Streams record batches into a new shard set and commits it atomically.
+def _storage_guard(path: str, exc: BaseException, doing: str = "writing") -> BaseException:
+    """Translate read-only / permission / disk-full failures into a StorageError naming ``path``."""
+    return safety.storage_error(path, exc, doing) or exc
 
-    Use as a context manager: leaving the block normally commits, an exception discards the
-    temporary folder. Shards roll over at ``shard_rows`` rows or ``shard_bytes`` bytes; row
-    groups are capped at ``row_group_rows`` so readers stay bounded in memory.
+
+class ShardSetWriter:
+    """Streams record batches into a new version of a shard set and commits it atomically.
+
+    Use as a context manager: entering takes the set's writer lock (refusing an output that
+    overlaps ``inputs``), leaving the block normally commits, an exception discards the new
+    version and the previous committed set stays current. Shards roll over at ``shard_rows``
+    rows or ``shard_bytes`` bytes; row groups are capped at ``row_group_rows`` so readers stay
+    bounded in memory. Data and manifest are fsynced before the pointer swap.
     """
 
     def __init__(
@@ -174,6 +261,9 @@ class ShardSetWriter:
         shard_rows: int = DEFAULT_SHARD_ROWS,
         shard_bytes: int = DEFAULT_SHARD_BYTES,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+        inputs: Iterable[str] = (),
+        keep_versions: int | None = None,
+        durable: bool = True,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -183,9 +273,15 @@ class ShardSetWriter:
         self.shard_rows = shard_rows
         self.shard_bytes = shard_bytes
         self.row_group_rows = row_group_rows
+        self.inputs = [str(i) for i in inputs]
+        self.keep_versions = setstore.keep_versions_default() if keep_versions is None else keep_versions
         self.fs, self._final = _fs(path)
         self._local = _is_local(self.fs)
-        self._tmp = f"{self._final}.tmp-{uuid.uuid4().hex[:12]}"
+        self._fsync = self._local and durable  # scratch sets (spills) skip fsync
+        self._store = setstore.open_store(self.fs, self._final)
+        self._lock = None
+        self._version = ""
+        self._tmp = ""
         self._files: list[dict[str, Any]] = []
         self._side: dict[str, dict[str, Any]] = {}
         self._writer: pq.ParquetWriter | None = None
@@ -194,10 +290,12 @@ class ShardSetWriter:
         self._cur_bytes = 0
         self.rows = 0
         self._closed = False
+        self._prepared: Manifest | None = None
+        self.group: dict[str, Any] = {}
 
     # -- context manager
     def __enter__(self) -> ShardSetWriter:
-        self.fs.create_dir(self._tmp, recursive=True)
+        self.open()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -205,6 +303,31 @@ class ShardSetWriter:
             self.commit()
         else:
             self.abort()
+
+    def open(self) -> ShardSetWriter:
+        """Check paths, take the lock, tidy what dead writers left, start a new version."""
+        if self._lock is not None:
+            return self
+        safety.check_output(self.path, self.inputs)
+        try:
+            self._lock = self._store.lock(self.path).acquire()
+            try:
+                _roll_forward(self._store)
+                self._store.clean(self.keep_versions)
+                self._version, self._tmp = self._store.new_version()
+            except BaseException:
+                self._lock.release()
+                self._lock = None
+                raise
+        except OSError as exc:
+            raise _storage_guard(self.path, exc, "starting a new version") from exc
+        return self
+
+    def work_dir(self) -> str:
+        """A scratch folder beside this set's versions, removed by the next writer or gc if this
+        one dies (local data roots only)."""
+        self.open()
+        return self._store.work_dir()
 
     # -- writing
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -214,6 +337,7 @@ class ShardSetWriter:
             raise ShardSetError(f"{self.path}: this shard set was opened without a schema (side files only)")
         if batch.num_rows == 0:
             return
+        self.open()
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         if not table.schema.equals(self.schema):
             try:
@@ -224,33 +348,41 @@ class ShardSetWriter:
                     f"({exc}); expected {self.schema}"
                 ) from exc
         offset = 0
-        while offset < table.num_rows:
-            if self._writer is None:
-                self._open_shard()
-            room = self.shard_rows - self._cur_rows
-            chunk = table.slice(offset, room)
-            assert self._writer is not None
-            self._writer.write_table(chunk, row_group_size=self.row_group_rows)
-            self._cur_rows += chunk.num_rows
-            self._cur_bytes += chunk.nbytes
-            self.rows += chunk.num_rows
-            offset += chunk.num_rows
-            if self._cur_rows >= self.shard_rows or self._cur_bytes >= self.shard_bytes:
-                self._close_shard()
+        try:
+            while offset < table.num_rows:
+                if self._writer is None:
+                    self._open_shard()
+                room = self.shard_rows - self._cur_rows
+                chunk = table.slice(offset, room)
+                assert self._writer is not None
+                self._writer.write_table(chunk, row_group_size=self.row_group_rows)
+                self._cur_rows += chunk.num_rows
+                self._cur_bytes += chunk.nbytes
+                self.rows += chunk.num_rows
+                offset += chunk.num_rows
+                if self._cur_rows >= self.shard_rows or self._cur_bytes >= self.shard_bytes:
+                    self._close_shard()
+        except OSError as exc:
+            raise _storage_guard(self.path, exc) from exc
 
     def side_file_path(self, name: str, rows: int | None = None, **info: Any) -> str:
-        """A path inside the temporary folder for a side file the caller writes itself (local
-        data roots only); it is hashed and listed in the manifest at commit."""
+        """A path inside the new version for a side file the caller writes itself (local data
+        roots only); it is hashed and listed in the manifest at commit."""
         if not self._local:
             raise ShardSetError(f"{self.path}: side_file_path needs a local data root; use add_side_file")
+        self.open()
         self._register_side(name, rows, info)
         return self._join_tmp(name)
 
     def add_side_file(self, name: str, data: bytes, rows: int | None = None, **info: Any) -> None:
         """Write ``data`` as a side file of this set (any filesystem)."""
+        self.open()
         self._register_side(name, rows, info)
-        with self.fs.open_output_stream(self._join_tmp(name)) as fh:
-            fh.write(data)
+        try:
+            with self.fs.open_output_stream(self._join_tmp(name)) as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise _storage_guard(self.path, exc) from exc
 
     def _register_side(self, name: str, rows: int | None, info: dict[str, Any]) -> None:
         if "/" in name or name == MANIFEST or name.startswith("part-") and name.endswith(".parquet"):
@@ -279,10 +411,14 @@ class ShardSetWriter:
         name = self._cur_name
         assert name is not None
         full = self._join_tmp(name)
+        if self._fsync:
+            setstore.fsync_path(full)
         size = self.fs.get_file_info(full).size
         self._files.append({"name": name, "rows": self._cur_rows, "bytes": size, "sha256": self._sha256(full)})
         self._writer = None
         self._cur_name = None
+        if hasattr(self._lock, "heartbeat"):
+            self._lock.heartbeat()
 
     def _sha256(self, full: str) -> str:
         h = hashlib.sha256()
@@ -292,134 +428,257 @@ class ShardSetWriter:
         return h.hexdigest()
 
     def _join_tmp(self, name: str) -> str:
-        return os.path.join(self._tmp, name) if self._local else posixpath.join(self._tmp, name)
+        return self._store.join(self._tmp, name)
 
     # -- commit / abort
-    def commit(self) -> Manifest:
-        """Finish the last shard, write the manifest and make the set visible in one step."""
+    def prepare(self) -> Manifest:
+        """Finish the last shard and write + fsync the new version's manifest (not yet current)."""
         if self._closed:
             raise ShardSetError(f"{self.path}: writer already closed")
-        self._close_shard()
-        if not self._files and self.schema is not None:
-            # An empty set still has one (empty) shard so readers learn the schema.
-            self._open_shard()
+        if self._prepared is not None:
+            return self._prepared
+        self.open()
+        try:
             self._close_shard()
-        side = []
-        for name in sorted(self._side):
-            full = self._join_tmp(name)
-            info = self.fs.get_file_info(full)
-            if info.type != pafs.FileType.File:
-                raise ShardSetError(f"{self.path}: side file {name!r} was registered but never written")
-            side.append(self._side[name] | {"bytes": info.size, "sha256": self._sha256(full)})
-        manifest = Manifest(
-            rows=self.rows,
-            bytes=sum(f["bytes"] for f in self._files) + sum(f["bytes"] for f in side),
-            files=self._files,
-            schema=self.schema.to_string(show_schema_metadata=False) if self.schema is not None else "",
-            config_hash=self.config_hash,
-            input_hashes=self.input_hashes,
-            code_version=CODE_VERSION,
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            extra=self.extra,
-            side_files=side,
-        )
-        with self.fs.open_output_stream(self._join_tmp(MANIFEST)) as fh:
-            fh.write(manifest.to_json().encode())
-        self._publish()
-        self._closed = True
+            if not self._files and self.schema is not None:
+                # An empty set still has one (empty) shard so readers learn the schema.
+                self._open_shard()
+                self._close_shard()
+            side = []
+            for name in sorted(self._side):
+                full = self._join_tmp(name)
+                info = self.fs.get_file_info(full)
+                if info.type != pafs.FileType.File:
+                    raise ShardSetError(f"{self.path}: side file {name!r} was registered but never written")
+                if self._fsync:
+                    setstore.fsync_path(full)
+                side.append(self._side[name] | {"bytes": info.size, "sha256": self._sha256(full)})
+            manifest = Manifest(
+                rows=self.rows,
+                bytes=sum(f["bytes"] for f in self._files) + sum(f["bytes"] for f in side),
+                files=self._files,
+                schema=self.schema.to_string(show_schema_metadata=False) if self.schema is not None else "",
+                config_hash=self.config_hash,
+                input_hashes=self.input_hashes,
+                code_version=CODE_VERSION,
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                extra=self.extra,
+                side_files=side,
+                version=self._version,
+                group=self.group,
+            )
+            failpoints.hit("commit.manifest")
+            mpath = self._join_tmp(MANIFEST)
+            partial = self._join_tmp(f"{MANIFEST}.partial")
+            with self.fs.open_output_stream(partial) as fh:  # readers never see half a manifest
+                fh.write(manifest.to_json().encode())
+            if self._fsync:
+                setstore.fsync_path(partial)
+            self.fs.move(partial, mpath)
+            if self._fsync:
+                setstore.fsync_path(self._tmp)
+            failpoints.hit("commit.prepared")
+        except OSError as exc:
+            raise _storage_guard(self.path, exc, "committing") from exc
+        self._prepared = manifest
         return manifest
 
-    def _publish(self) -> None:
-        if self._local:
-            parent = os.path.dirname(self._final)
-            os.makedirs(parent, exist_ok=True)
-            old = None
-            if os.path.exists(self._final):
-                old = f"{self._final}.old-{uuid.uuid4().hex[:12]}"
-                os.rename(self._final, old)
-            os.rename(self._tmp, self._final)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
-            _fsync_dir(parent)
-        else:
-            # Object stores have no atomic folder rename: remove the old set's manifest first
-            # (so it stops being trusted), copy the parts, then write the manifest last.
-            self.fs.delete_dir_contents(self._final, missing_dir_ok=True)
-            for f in self._files + [{"name": n} for n in sorted(self._side)]:
-                self.fs.move(posixpath.join(self._tmp, f["name"]), posixpath.join(self._final, f["name"]))
-            self.fs.move(posixpath.join(self._tmp, MANIFEST), posixpath.join(self._final, MANIFEST))
-            self.fs.delete_dir(self._tmp)
+    def publish(self) -> Manifest:
+        """Make the prepared version current (one atomic swap), drop old versions, unlock."""
+        try:
+            manifest = self.prepare()
+        except BaseException:
+            self.abort()  # nothing became current: drop the partial version, release the lock
+            raise
+        try:
+            self._store.swap(self._version)
+            self._closed = True
+            self._store.clean(self.keep_versions)
+        except OSError as exc:
+            raise _storage_guard(self.path, exc, "committing") from exc
+        finally:
+            self._unlock()
+        return manifest
+
+    def commit(self) -> Manifest:
+        """Finish, write the manifest and make the set visible in one step."""
+        return self.publish()
 
     def abort(self) -> None:
-        """Discard everything written; the previous committed set (if any) stays untouched."""
+        """Discard everything written; the previous committed set (if any) stays current."""
         if self._closed:
             return
         try:
             if self._writer is not None:
                 self._writer.close()
                 self._sink.close()
+        except OSError:
+            pass
         finally:
             self._writer = None
-            self.fs.delete_dir(self._tmp) if self.fs.get_file_info(self._tmp).type == pafs.FileType.Directory else None
             self._closed = True
+            try:
+                if self._tmp and self.fs.get_file_info(self._tmp).type == pafs.FileType.Directory:
+                    self.fs.delete_dir(self._tmp)
+            except OSError:
+                pass  # the next writer (or gc) removes a partial version
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+def _roll_forward(store) -> None:
+    """If an interrupted group commit left this set behind its group, make the group's version
+    current (caller holds the set's lock)."""
+    base = store.read_base()
+    cur = _read_manifest_at(store.fs, base, store.join)
+    if cur is None:
         return
+    ahead = _group_ahead(store, cur)
+    if ahead is not None:
+        store.swap(ahead[0].version)
+
+
+@contextmanager
+def commit_together(*writers: ShardSetWriter) -> Iterator[tuple[ShardSetWriter, ...]]:
+    """Open several writers as one unit: all commit or none does.
+
+    Every member's version is written and fsynced before the first pointer swap, and each
+    manifest carries the group's run id and members; a commit killed between two swaps is
+    completed by readers (they read the group's new version) and by the next writer or gc.
+    """
+    paths = [w.path for w in writers]
+    if len(set(paths)) != len(paths):
+        raise ShardSetError(f"commit_together: the same set twice in {paths}")
+    for w in writers:  # no member may be another member's input or output
+        safety.check_output(w.path, [p for p in paths if p != w.path] + w.inputs)
+    opened: list[ShardSetWriter] = []
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        for w in sorted(writers, key=lambda x: x.path):  # one lock order: no deadlock
+            w.open()
+            opened.append(w)
+        yield writers
+    except BaseException:
+        for w in opened:
+            w.abort()
+        raise
+    gid = uuid.uuid4().hex
+    members = {_member_key(w): w._version for w in writers}
+    try:
+        for w in writers:
+            w.group = {"id": gid, "members": members}
+            w.prepare()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    failpoints.hit("group.prepared")
+    try:
+        for i, w in enumerate(writers):
+            if i:
+                failpoints.hit("group.between_swaps")
+            w.publish()
+    except BaseException:
+        for w in writers:  # prepared versions stay: readers and the next writer roll forward
+            if not w._closed:
+                w._unlock()
+                w._closed = True
+        raise
+
+
+def _member_key(w: ShardSetWriter) -> str:
+    return w.path if "://" in w.path else os.path.abspath(w.path)
+
+
+# --------------------------------------------------------------------------- housekeeping
+
+
+def gc_set(path: str, keep_versions: int | None = None) -> list[str]:
+    """Remove what dead writers of ``path`` left and versions past the retention count.
+
+    Takes the set's lock, so a live writer's version or work folder is never touched; a busy
+    set is skipped (returns ``[]``). A set parked by an old-layout replace is restored.
+    """
+    fs, final = _fs(path)
+    store = setstore.open_store(fs, final)
+    keep = setstore.keep_versions_default() if keep_versions is None else keep_versions
+    if store.local and not os.path.isdir(os.path.dirname(final)):
+        return []
+    try:
+        lock = store.lock(path).acquire()
+    except SetBusyError:
+        return []
+    try:
+        _roll_forward(store)
+        return store.clean(keep)
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def clean_stale_temps(path: str) -> int:
-    """Remove ``*.tmp-*`` / ``*.old-*`` siblings left by killed writers of ``path``; returns count."""
+    """Number of leftovers of dead writers removed at ``path`` (see ``gc_set``)."""
+    return len(gc_set(path))
+
+
+def delete_set(path: str) -> None:
+    """Remove a shard set with all its versions, under its lock."""
     fs, final = _fs(path)
-    if not _is_local(fs):
-        return 0
-    parent, base = os.path.split(final)
-    if not os.path.isdir(parent):
-        return 0
-    n = 0
-    for name in os.listdir(parent):
-        if name.startswith(base + ".tmp-") or name.startswith(base + ".old-"):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-            n += 1
-    return n
+    store = setstore.open_store(fs, final)
+    with store.lock(path):
+        store.delete()
+
+
+def set_paths_under(root: str) -> list[str]:
+    """Every shard set path under a local ``root`` (committed or with versions), sorted."""
+    out: set[str] = set()
+    for dirpath, dirnames, _files in os.walk(root):
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            if d.startswith(".") and d.endswith(".versions"):
+                out.add(os.path.join(dirpath, d[1:-len(".versions")]))
+                dirnames.remove(d)
+            elif os.path.islink(full) or os.path.isfile(os.path.join(full, MANIFEST)):
+                out.add(full)
+                dirnames.remove(d)
+            elif ".tmp-" in d or ".old-" in d:
+                out.add(os.path.join(dirpath, d.split(".tmp-")[0].split(".old-")[0]))
+                dirnames.remove(d)
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------- reader
 
 
-def shard_files(path: str) -> list[str]:
-    """The committed part files of the shard set at ``path``, in order.
-
-    Raises ShardSetError if the folder has no manifest (never committed, or half-written).
-    """
-    m = read_manifest(path)
-    if m is None:
+def _committed(path: str) -> tuple[Manifest, str]:
+    found = _resolve(path)
+    if found is None:
         raise ShardSetError(
             f"{path}: no {MANIFEST}; this shard set was never committed (materialize the upstream asset first)"
         )
-    fs, p = _fs(path)
-    sep = os.path.join if _is_local(fs) else posixpath.join
-    return [sep(p, f["name"]) for f in m.files]
+    return found
+
+
+def shard_files(path: str) -> list[str]:
+    """The committed part files of the shard set at ``path``, in order, all of one version.
+
+    Raises ShardSetError if the folder has no manifest (never committed, or half-written).
+    """
+    m, base = _committed(path)
+    fs, _ = _fs(path)
+    join = os.path.join if _is_local(fs) else posixpath.join
+    return [join(base, f["name"]) for f in m.files]
 
 
 def side_file(path: str, name: str) -> str:
     """Full path of a committed side file (model, tokenizer, token arrays) of a shard set."""
-    m = read_manifest(path)
-    if m is None:
-        raise ShardSetError(f"{path}: no {MANIFEST}; this shard set was never committed")
+    m, base = _committed(path)
     if name not in {f["name"] for f in m.side_files}:
         raise ShardSetError(f"{path}: no side file {name!r} in the manifest (has {[f['name'] for f in m.side_files]})")
-    fs, p = _fs(path)
-    return os.path.join(p, name) if _is_local(fs) else posixpath.join(p, name)
+    fs, _ = _fs(path)
+    return os.path.join(base, name) if _is_local(fs) else posixpath.join(base, name)
 
 
 def read_schema(path: str) -> pa.Schema:
@@ -490,14 +749,27 @@ def list_parquet_inputs(path: str) -> list[str]:
         return [p]
     if read_manifest(path) is not None:
         return shard_files(path)
-    sel = pafs.FileSelector(p, recursive=True)
-    files = sorted(
-        i.path for i in fs.get_file_info(sel)
-        if i.type == pafs.FileType.File and i.path.endswith(".parquet") and ".tmp-" not in i.path
-    )
+    files = _glob_parquet(fs, p)
     if not files:
         raise ShardSetError(f"{path}: no .parquet files found")
     return files
+
+
+def _glob_parquet(fs: pafs.FileSystem, folder: str) -> list[str]:
+    """Parquet files under a plain folder: committed sets inside it contribute their current
+    files; hidden folders (versions, temporaries) and ``*.tmp-*`` / ``*.old-*`` are skipped."""
+    out: list[str] = []
+    join = os.path.join if _is_local(fs) else posixpath.join
+    for info in sorted(fs.get_file_info(pafs.FileSelector(folder)), key=lambda i: i.path):
+        name = posixpath.basename(info.path.rstrip("/"))
+        if name.startswith(".") or ".tmp-" in name or ".old-" in name:
+            continue
+        if info.type == pafs.FileType.Directory:
+            sub = join(folder, name)
+            out.extend(shard_files(sub) if read_manifest(sub) is not None else _glob_parquet(fs, sub))
+        elif info.type == pafs.FileType.File and name.endswith(".parquet"):
+            out.append(info.path)
+    return sorted(out)
 
 
 def committed_partitions(root: str, asset: str) -> list[str]:
@@ -508,14 +780,12 @@ def committed_partitions(root: str, asset: str) -> list[str]:
     out = []
     for info in fs.get_file_info(pafs.FileSelector(base)):
         name = os.path.basename(info.path.rstrip("/"))
-        if info.type == pafs.FileType.Directory and ".tmp-" not in name and ".old-" not in name:
+        if (info.type == pafs.FileType.Directory and not name.startswith(".")
+                and ".tmp-" not in name and ".old-" not in name):
             if read_manifest(_join(root, asset, name)) is not None:
                 out.append(name)
     return sorted(out)
 
 
 def count_rows(path: str) -> int:
-    m = read_manifest(path)
-    if m is None:
-        raise ShardSetError(f"{path}: no {MANIFEST}")
-    return m.rows
+    return _committed(path)[0].rows

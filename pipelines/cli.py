@@ -44,6 +44,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - refused or failed storage work becomes one clear line
+        message = _refusal(exc)
+        if message is None:
+            raise
+        print(f"codecorpus {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The message for errors a user fixes by changing paths, permissions, space or timing:
+    overlapping output, busy set, read-only / permission / disk full, invalid text, a shard
+    set that is missing or malformed. Anything else is a bug and keeps its traceback."""
+    from corpus import safety
+    from corpus.locks import SetBusyError
+    from corpus.shards import ShardSetError
+
+    if isinstance(exc, (safety.SafetyError, SetBusyError, ShardSetError)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = exc.filename or "output"
+        err = safety.storage_error(str(where), exc)
+        return str(err) if err else None
+    return None
 
 
 if __name__ == "__main__":

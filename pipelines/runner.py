@@ -7,6 +7,8 @@ once per partition key (all languages, all registered text batches, or once).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +84,14 @@ def plan_waves(
     return [w for w in waves if w.partitions_def is None or w.partition_keys]
 
 
+def owner_tags() -> dict[str, str]:
+    """Who runs a run: lets ``codecorpus gc`` tell a run left STARTED by a dead process."""
+    from corpus.locks import proc_start_time
+
+    return {"codecorpus/host": socket.gethostname(), "codecorpus/pid": str(os.getpid()),
+            "codecorpus/proc_start": proc_start_time(os.getpid())}
+
+
 def run_waves(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -112,6 +122,7 @@ def run_waves(
                 partition_key=pk,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                tags=owner_tags(),
             )
             if result.success:
                 log(f"{label}: ok in {time.monotonic() - t0:.1f}s (run {result.run_id[:8]})")

@@ -13,7 +13,6 @@ import hashlib
 import os
 import pickle
 import re
-import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -142,7 +141,7 @@ def prune(root: str, keep: int) -> list[str]:
     removed = []
     found = list_checkpoints(root)
     for _, p in found[:-keep] if keep > 0 else []:
-        shutil.rmtree(p, ignore_errors=True)
+        shards.delete_set(p)
         removed.append(p)
     for _, p in found[-keep:]:
         shards.clean_stale_temps(p)

@@ -199,9 +199,21 @@ def heldout_loss(model: torch.nn.Module, ds: TokenShardDataset, rows: np.ndarray
     return (total / count if count else float("nan")), count
 
 
+def check_output_dir(out: str, data_path: str) -> None:
+    """Refuse an output overlapping the training data, or one that cannot take files."""
+    from corpus import safety
+
+    safety.check_output(out, [data_path], setting="checkpoint folder")
+    safety.check_writable(out, setting="checkpoint folder")
+
+
 def train(cfg: TrainConfig, data_path: str, ckpt_root: str | None, log: Callable[[str], None] = print,
           resume: bool = True) -> TrainResult:
-    """Train on the token shard set at ``data_path``; checkpoints under ``ckpt_root/run-<key>``."""
+    """Train on the token shard set at ``data_path``; checkpoints under ``ckpt_root/run-<key>``.
+
+    An unwritable ``ckpt_root`` (read-only, permission, full disk) fails before step 1."""
+    if ckpt_root:
+        check_output_dir(ckpt_root, data_path)
     device = resolve_device(cfg.device)
     amp = autocast_dtype(device, cfg.precision)
     ds = TokenShardDataset(data_path)

@@ -10,11 +10,11 @@ from corpus.crawl.commits import COMMIT_SCHEMA, CommitStats, mine_commits
 from corpus.crawl.config import CrawlConfig, SourceSpec, default_sources, parse_source
 from corpus.crawl.crawler import REPOS_SCHEMA, Crawler, CrawlStats, RepoOutcome
 from corpus.crawl.languages import LanguageTable, default_table
-from corpus.crawl.pipeline import CrawlResult, write_crawl
+from corpus.crawl.pipeline import CrawlResult, SourcesFailedError, write_crawl
 from corpus.crawl.sources import RepoRef, resolve
 
 __all__ = [
     "COMMIT_SCHEMA", "REPOS_SCHEMA", "CommitStats", "CrawlConfig", "CrawlResult", "CrawlStats", "Crawler",
     "LanguageTable", "RepoOutcome", "RepoRef", "SourceSpec", "default_sources", "default_table", "mine_commits",
-    "parse_source", "resolve", "write_crawl",
+    "SourcesFailedError", "parse_source", "resolve", "write_crawl",
 ]

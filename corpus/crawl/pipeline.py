@@ -7,7 +7,6 @@ language plus a ``*_repos`` outcome table per language, committed atomically.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +43,22 @@ def _config(cfg: CrawlConfig, lang: str, table: LanguageTable) -> dict[str, str]
     return {"crawl": cfg.content_hash(), "language": lang, "table": table.digest}
 
 
+class SourcesFailedError(RuntimeError):
+    """Every repository that was asked for failed: nothing is committed, the previous sets stay."""
+
+
+def _refuse_if_sources_failed(outcomes) -> None:
+    """A crawl whose sources all failed must not replace a good set with an empty one."""
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed and not any(o.status == "fetched" for o in outcomes):
+        listed = "; ".join(f"{o.repo.name}: {o.reason}" for o in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise SourcesFailedError(
+            f"no repository could be fetched ({len(failed)} failed: {listed}{more}); the previous "
+            "code_files sets are kept. Fix the sources (network, URLs, token) and re-run"
+        )
+
+
 def write_crawl(
     cfg: CrawlConfig,
     *,
@@ -73,17 +88,20 @@ def write_crawl(
                                {k: v for k, v in repo_sets.items() if v}, reused=True, input_hash=fp)
     crawler = Crawler(cfg, table)
     result = CrawlResult(crawler.stats, crawler.outcomes, input_hash=fp)
-    with contextlib.ExitStack() as stack:
-        writers: dict[str, shards.ShardSetWriter] = {}
+    writers: dict[str, shards.ShardSetWriter] = {}
+    try:
         buffers: dict[str, list[dict]] = {}
         buffered: dict[str, int] = {}  # content bytes waiting per language
+        # Local source folders are inputs: an output inside one (or holding one) is refused.
+        local_inputs = [sp.location for sp in cfg.sources
+                        if sp.location and sp.kind in ("local", "git") and "://" not in sp.location]
 
         def writer(lang: str) -> shards.ShardSetWriter:
             if lang not in writers:
-                writers[lang] = stack.enter_context(shards.ShardSetWriter(
+                writers[lang] = shards.ShardSetWriter(
                     files_path(lang), CODE_SCHEMA, config=_config(cfg, lang, table), input_hashes=[fp],
-                    extra={"stage": "crawl", "language": lang},
-                ))
+                    extra={"stage": "crawl", "language": lang}, inputs=local_inputs,
+                ).open()
                 buffers[lang] = []
             return writers[lang]
 
@@ -102,14 +120,22 @@ def write_crawl(
         for lang, buf in buffers.items():
             writers[lang].write_rows(buf)
             buf.clear()
-        langs_written = sorted(writers)
-    # Leaving the ExitStack committed every files set (or aborted all of them on error).
-    for lang in langs_written:
-        result.manifests[lang] = shards.read_manifest(files_path(lang))  # type: ignore[assignment]
-    for lang in sorted(result.manifests):
-        rows = [r for o in crawler.outcomes for r in o.rows([lang])]
-        with shards.ShardSetWriter(repos_path(lang), REPOS_SCHEMA, config=_config(cfg, lang, table),
-                                   input_hashes=[fp], extra={"stage": "crawl_repos", "language": lang}) as w:
-            w.write_rows(rows)
-        result.repo_manifests[lang] = shards.read_manifest(repos_path(lang))  # type: ignore[assignment]
+        _refuse_if_sources_failed(crawler.outcomes)
+        empty = not any(o.status == "fetched" for o in crawler.outcomes)
+        # Each language's files and its repository outcomes are one unit.
+        for lang in sorted(writers):
+            files_w = writers[lang]
+            files_w.extra["empty_input"] = empty
+            rows = [r for o in crawler.outcomes for r in o.rows([lang])]
+            repos_w = shards.ShardSetWriter(repos_path(lang), REPOS_SCHEMA, config=_config(cfg, lang, table),
+                                            input_hashes=[fp], inputs=local_inputs,
+                                            extra={"stage": "crawl_repos", "language": lang, "empty_input": empty})
+            with shards.commit_together(files_w, repos_w):
+                repos_w.write_rows(rows)
+            result.manifests[lang] = shards.read_manifest(files_path(lang))  # type: ignore[assignment]
+            result.repo_manifests[lang] = shards.read_manifest(repos_path(lang))  # type: ignore[assignment]
+    except BaseException:
+        for w in writers.values():
+            w.abort()  # no-op for the languages already committed
+        raise
     return result

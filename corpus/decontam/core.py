@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.decontam import ngrams
 from corpus.decontam.benchmarks import (
     DEFAULT_BENCHMARKS,
@@ -66,6 +66,8 @@ class FilterStats:
     tasks_hit: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)  # first removed rows, for review
+    skipped: dict[str, int] = field(default_factory=dict)  # rows not scanned (invalid_utf8_<column>)
+    skipped_examples: list[str] = field(default_factory=list)
     _tasks: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -287,6 +289,7 @@ class Decontaminator:
         input_hashes: Iterable[str] = (),
         batch_size: int = shards.DEFAULT_ROW_GROUP_ROWS,
         max_rows: int | None = None,
+        invalid_text: str | None = None,
     ) -> FilterStats:
         """Stream ``in_path`` (a shard set or a folder/file of Parquet), writing rows without any
         benchmark n-gram to ``out_path`` (same schema: extra columns pass through) and one row per
@@ -295,21 +298,30 @@ class Decontaminator:
         files = shards.list_parquet_inputs(in_path)
         schema = shards.parquet_file_schema(files[0])
         _check_columns(files[0], schema, text_column)
+        schema = safety.text_schema(schema, [text_column])
         cfg = self.config_for(config, text_column)
         stats = FilterStats()
+        check = safety.TextCheck(invalid_text or safety.default_policy())
         hashes = list(input_hashes)
-        with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
-                shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes) as rem_w:
+        inputs = [in_path, *files]
+        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs)
+        rem_w = shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs)
+        with shards.commit_together(kept_w, rem_w):
             for f in files:
                 fschema = shards.parquet_file_schema(f)
                 _check_columns(f, fschema, text_column)
+                row = 0
                 for batch in shards.iter_parquet_file(f, batch_size=batch_size):
                     if max_rows is not None and stats.rows_in >= max_rows:
                         break
                     if max_rows is not None and stats.rows_in + batch.num_rows > max_rows:
                         batch = batch.slice(0, max_rows - stats.rows_in)
+                    n = batch.num_rows
+                    batch = safety.validate_text(batch, [text_column], f, check, first_row=row)
+                    row += n
                     self._filter_batch(batch, text_column, kept_w, rem_w, stats, f)
             stats.seconds = time.perf_counter() - t0
+            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
             summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
                                          "fingerprint": self.fingerprint}
             kept_w.extra.update(decontam=summary)

@@ -8,6 +8,7 @@ from typing import Any
 
 from corpus.dedup.lsh import optimal_param
 from corpus.dedup.policy import DEFAULT_KEEP_POLICY, PERMISSIVE_LICENSES, validate_policy
+from corpus.safety import default_policy
 
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
@@ -34,6 +35,7 @@ class DedupConfig:
     seed: int = 42
     keep_policy: tuple[str, ...] = DEFAULT_KEEP_POLICY
     permissive_licenses: tuple[str, ...] = tuple(sorted(PERMISSIVE_LICENSES))
+    invalid_text: str = field(default_factory=default_policy)  # content not UTF-8: skip (recorded) | fail
     # Execution knobs: they never change the output, so they stay out of the config hash.
     batch_rows: int = 2_000
     memory_limit: str = "1GB"
@@ -51,6 +53,8 @@ class DedupConfig:
             raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if not _MEMORY.match(self.memory_limit):
             raise ValueError(f"memory_limit must look like 512MB or 2GB, got {self.memory_limit!r}")
+        if self.invalid_text not in ("skip", "fail"):
+            raise ValueError(f"invalid_text must be 'skip' or 'fail', got {self.invalid_text!r}")
         object.__setattr__(self, "keep_policy", validate_policy(tuple(self.keep_policy)))
         object.__setattr__(self, "permissive_licenses", tuple(sorted(self.permissive_licenses)))
 
@@ -80,6 +84,7 @@ class DedupStats:
     near_duplicates: int = 0
     duplicate_ids: int = 0
     null_content: int = 0
+    invalid_utf8: int = 0
     short_documents: int = 0
     clusters: int = 0
     largest_cluster: int = 0

@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.dedup.config import DedupConfig, DedupStats
 from corpus.dedup.inputs import REQUIRED_COLUMNS, DedupInputError, InputPlan, parquet_meta, plan_inputs
 from corpus.dedup.lsh import band_keys
@@ -65,7 +64,7 @@ BANDS_SCHEMA = pa.schema([pa.field("band", pa.uint16()), pa.field("key", pa.uint
 # Reasons in the clusters table; "kept" is true for the first four.
 REASONS = (
     "unique", "kept_cluster", "short_document", "null_content",
-    "exact_duplicate", "near_duplicate", "duplicate_id",
+    "exact_duplicate", "near_duplicate", "duplicate_id", "invalid_utf8",
 )
 _EDGE_BATCH = 1 << 20
 
@@ -123,14 +122,18 @@ def map_shard(
     n_rows = n_bytes = 0
     band_ids = np.arange(bands, dtype=np.uint16)
     with (
-        shards.ShardSetWriter(docs_path, DOCS_SCHEMA, row_group_rows=50_000) as dw,
-        shards.ShardSetWriter(bands_path, BANDS_SCHEMA, row_group_rows=200_000, shard_rows=5_000_000) as bw,
+        shards.ShardSetWriter(docs_path, DOCS_SCHEMA, row_group_rows=50_000, durable=False) as dw,
+        shards.ShardSetWriter(bands_path, BANDS_SCHEMA, row_group_rows=200_000, shard_rows=5_000_000,
+                              durable=False) as bw,
     ):
         for batch in shards.iter_parquet_file(file, columns=cols, batch_size=config.batch_rows):
             n = batch.num_rows
             docs = np.arange(doc_offset + n_rows, doc_offset + n_rows + n, dtype=np.int64)
             ids = _id_strings(batch.column("id"), file, n_rows)
             data, offsets, nulls = binary_view(batch.column("content"))
+            bad = _invalid_text(batch, file, n_rows, config)
+            if bad is not None:  # not text: never a cluster's representative, dropped at write
+                nulls = nulls | bad
             h_hi, h_lo = normalized_hashes(data, offsets)
             sig, n_tokens = hasher.sign_buffer(data, offsets)
             eligible = ~nulls & (n_tokens >= max(config.min_tokens, config.ngram))
@@ -328,16 +331,29 @@ class _DecisionStream:
         return head
 
 
+def _invalid_text(batch: pa.RecordBatch, file: str, first_row: int, config: DedupConfig):
+    """Mask of rows whose content is not UTF-8 (None if all are); raises under policy ``fail``."""
+    bad = safety.invalid_mask(batch.column("content"))
+    if bad is not None and config.invalid_text == "fail":
+        rows = ", ".join(str(first_row + int(i)) for i in np.flatnonzero(bad)[:5])
+        raise safety.InvalidTextError(
+            f"{file}: column 'content' row(s) {rows} hold bytes that are not valid UTF-8; fix the input or "
+            "set invalid_text='skip' (CLI --invalid-text skip) to drop such rows with a recorded reason")
+    return bad
+
+
 def _write_outputs(
     plan: InputPlan,
     decisions: pa.RecordBatchReader,
     out: shards.ShardSetWriter,
     clusters: shards.ShardSetWriter | None,
     config: DedupConfig,
+    stats: DedupStats,
 ) -> int:
     stream = _DecisionStream(decisions)
     in_names = [f.name for f in plan.schema if f.name != CLUSTER_COLUMN]
     kept_total = 0
+    invalid = 0
     for i, file in enumerate(plan.files):
         doc = plan.row_offsets[i]
         for batch in shards.iter_parquet_file(file, batch_size=config.batch_rows):
@@ -347,19 +363,27 @@ def _write_outputs(
                 raise RuntimeError(f"{file}: decisions out of step with the input (rows {doc}..)")
             doc += batch.num_rows
             ids = _id_strings(batch.column("id"), file, doc - batch.num_rows)
+            kept, reason = d.column("kept").combine_chunks(), d.column("reason").combine_chunks()
+            bad = _invalid_text(batch, file, doc - batch.num_rows - plan.row_offsets[i], config)
+            if bad is not None:
+                invalid += int(bad.sum())
+                kept = pc.and_(kept, pa.array(~bad))
+                reason = pc.if_else(pa.array(bad), "invalid_utf8", reason)
             if clusters is not None:
                 clusters.write_batch(
-                    pa.record_batch(
-                        [ids, d.column("cluster_id").combine_chunks(), d.column("kept").combine_chunks(),
-                         d.column("reason").combine_chunks()],
-                        schema=CLUSTERS_SCHEMA,
-                    )
+                    pa.record_batch([ids, d.column("cluster_id").combine_chunks(), kept, reason],
+                                    schema=CLUSTERS_SCHEMA)
                 )
-            mask = d.column("kept").combine_chunks()
+            mask = kept
             cols = [batch.column(n) for n in in_names] + [d.column("cluster_id").combine_chunks()]
             table = pa.Table.from_arrays(cols, names=in_names + [CLUSTER_COLUMN]).filter(mask)
             kept_total += table.num_rows
             out.write_batch(table)
+    if invalid:  # they went through reduce as null content
+        stats.invalid_utf8 = invalid
+        stats.null_content -= invalid
+        stats.reasons["null_content"] = stats.reasons.get("null_content", 0) - invalid
+        stats.reasons["invalid_utf8"] = invalid
     return kept_total
 
 
@@ -375,10 +399,12 @@ def run_dedup(
     input_hashes: Iterable[str] = (),
     work_dir: str | None = None,
     log: Callable[[str], None] | None = None,
+    input_paths: Sequence[str] = (),
 ) -> DedupStats:
     """Deduplicate the rows of ``input_files`` (Parquet with ``id`` and ``content``) into a new
     shard set at ``output_path`` (same columns + ``cluster_id``) and, if given, the clusters table
-    (``id, cluster_id, kept, reason``) at ``clusters_path``. Both commit atomically, clusters first.
+    (``id, cluster_id, kept, reason``) at ``clusters_path``. Both commit as one unit
+    (``shards.commit_together``); an output overlapping ``input_files``/``input_paths`` is refused.
     """
     config = config or DedupConfig()
     stats = DedupStats()
@@ -397,39 +423,43 @@ def run_dedup(
     stats.input_files = len(plan.files)
     stats.input_rows = plan.total_rows
     stats.bands, stats.rows_per_band = config.lsh_params()
-    if work_dir is None and "://" not in output_path:
-        # A sibling named like the writer's temp folders: shards.clean_stale_temps removes it
-        # if a killed run leaves it behind.
-        work = f"{os.path.abspath(output_path)}.tmp-dedup-{uuid.uuid4().hex[:12]}"
-    else:
-        work = work_dir or tempfile.mkdtemp(prefix="codecorpus-dedup-")
-    os.makedirs(work, exist_ok=True)
+    cfg = config.result_config()
+    hashes = list(input_hashes)
+    inputs = list(input_paths) + list(plan.files)  # the user's paths first: named in errors
+    out = shards.ShardSetWriter(output_path, output_schema(plan.schema), config=cfg, input_hashes=hashes,
+                                inputs=inputs)
+    writers = [out]
+    if clusters_path:
+        writers.append(shards.ShardSetWriter(clusters_path, CLUSTERS_SCHEMA, config=cfg, input_hashes=hashes,
+                                             inputs=inputs))
     con = None
-    try:
-        hasher = MinHasher(config.num_perm, config.ngram, config.seed, config.backend)
-        maps = [
-            map_shard(f, i, plan.row_offsets[i], config, work, hasher) for i, f in enumerate(plan.files)
-        ]
-        stats.input_bytes = sum(m.bytes for m in maps)
-        timer("map")
-        con = _connect(work, config)
-        decisions = reduce_clusters(con, plan, maps, config, stats, timer)
-        cfg = config.result_config()
-        hashes = list(input_hashes)
-        out_schema = output_schema(plan.schema)
-        with shards.ShardSetWriter(output_path, out_schema, config=cfg, input_hashes=hashes) as out:
-            if clusters_path:
-                with shards.ShardSetWriter(clusters_path, CLUSTERS_SCHEMA, config=cfg, input_hashes=hashes) as cw:
-                    stats.kept_rows = _write_outputs(plan, decisions, out, cw, config)
-            else:
-                stats.kept_rows = _write_outputs(plan, decisions, out, None, config)
+    # Both sets are locked for the whole run and committed as one unit; the spill folder lives
+    # beside the output's versions, so only a dead run's leftovers are ever cleaned up.
+    with shards.commit_together(*writers):
+        own_work = work_dir is None
+        if own_work:
+            work = out.work_dir() if "://" not in output_path else tempfile.mkdtemp(prefix="codecorpus-dedup-")
+        else:
+            work = work_dir
+            os.makedirs(work, exist_ok=True)
+        try:
+            hasher = MinHasher(config.num_perm, config.ngram, config.seed, config.backend)
+            maps = [
+                map_shard(f, i, plan.row_offsets[i], config, work, hasher) for i, f in enumerate(plan.files)
+            ]
+            stats.input_bytes = sum(m.bytes for m in maps)
+            timer("map")
+            con = _connect(work, config)
+            decisions = reduce_clusters(con, plan, maps, config, stats, timer)
+            stats.kept_rows = _write_outputs(plan, decisions, out, writers[1] if clusters_path else None, config,
+                                             stats)
             timer("write")
             stats.phase_seconds["total"] = round(time.perf_counter() - t0, 3)
             out.extra = {"dedup": stats.to_dict()}
-    finally:
-        if con is not None:
-            con.close()
-        if work_dir is None:
-            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            if con is not None:
+                con.close()
+            if own_work:
+                shutil.rmtree(work, ignore_errors=True)
     stats.phase_seconds["total"] = round(time.perf_counter() - t0, 3)
     return stats

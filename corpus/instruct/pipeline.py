@@ -66,8 +66,10 @@ def _rows(path: str, columns: list[str] | None = None, batch_size: int = BATCH) 
 
 
 def _writer(out_path: str, schema: pa.Schema, config: Mapping[str, Any], input_hashes: Iterable[str],
-            extra: Mapping[str, Any] | None = None) -> shards.ShardSetWriter:
-    return shards.ShardSetWriter(out_path, schema, config=config, input_hashes=input_hashes, extra=extra)
+            extra: Mapping[str, Any] | None = None, *, inputs: Sequence[str]) -> shards.ShardSetWriter:
+    """Every stage's writer; ``inputs`` (the stage's input paths) must not overlap ``out_path``."""
+    return shards.ShardSetWriter(out_path, schema, config=config, input_hashes=input_hashes, extra=extra,
+                                 inputs=inputs)
 
 
 # ----------------------------------------------------------------------------- 1. mining
@@ -138,7 +140,7 @@ def mine_snippets(
                         heapq.heapreplace(heap, item)
                 st.skips.update(skips)
     kept = sorted((row for heap in heaps.values() for _, row in heap), key=lambda r: (r["language"], r["id"]))
-    with _writer(out_path, SNIPPET_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, SNIPPET_SCHEMA, config, input_hashes, inputs=[p for _, p in inputs]) as w:
         for i in range(0, len(kept), 1000):
             w.write_rows(kept[i:i + 1000])
     st.manifest = shards.read_manifest(out_path)
@@ -179,7 +181,8 @@ def langid_filter(
                 yield r["docstring"] or ""
 
     if shards.count_rows(snippets_path) == 0:  # nothing to filter: an empty set, no model to train
-        with _writer(out_path, LANGID_SCHEMA, config, input_hashes, extra={"langid_accuracy": None}):
+        with _writer(out_path, LANGID_SCHEMA, config, input_hashes, extra={"langid_accuracy": None},
+                     inputs=[snippets_path]):
             pass
         st.manifest = shards.read_manifest(out_path)
         st.extra.update(langid_accuracy=float("nan"), langid_n_train=0, langid_n_test=0, langid_per_label={})
@@ -193,7 +196,7 @@ def langid_filter(
     st.extra["langid_n_test"] = rep.n_test
     st.extra["langid_per_label"] = rep.per_label
     same_family = {("c", "cpp"), ("cpp", "c"), ("javascript", "typescript"), ("typescript", "javascript")}
-    with _writer(out_path, LANGID_SCHEMA, config, input_hashes,
+    with _writer(out_path, LANGID_SCHEMA, config, input_hashes, inputs=[snippets_path, *[p for _, p in code_inputs]],
                  extra={"langid_accuracy": rep.accuracy, "langid_per_label": rep.per_label}) as w:
         model_path = w.side_file_path("langid.bin")
         clf.save(model_path)
@@ -231,7 +234,7 @@ def make_candidates(in_path: str, out_path: str, generator: Generator, *, limit:
     """Generate candidates batch by batch; with a ``decontaminator`` (corpus.decontam), drop any
     whose instruction or response shares an n-gram with a benchmark (LLM output can leak them)."""
     st = StageStats()
-    with _writer(out_path, CANDIDATE_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, CANDIDATE_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path, batch_size=batch_size):
             if limit is not None:
                 rows = rows[: max(0, limit - st.rows_in)]
@@ -266,7 +269,7 @@ def score_candidates(in_path: str, out_path: str, scorer: Any, weights: Mapping[
                      config: Mapping[str, Any], input_hashes: Iterable[str]) -> StageStats:
     st = StageStats()
     hist = Counter()
-    with _writer(out_path, SCORED_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, SCORED_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path):
             st.rows_in += len(rows)
             skips: dict[str, int] = {}
@@ -295,7 +298,7 @@ def verify_candidates(in_path: str, out_path: str, executor: Executor | None, ru
                       timeout_s: float, config: Mapping[str, Any], input_hashes: Iterable[str]) -> StageStats:
     """Parse check, then the unit tests in the sandbox; the status is kept on every row."""
     st = StageStats()
-    with _writer(out_path, VERIFIED_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, VERIFIED_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path):
             st.rows_in += len(rows)
             todo = []
@@ -336,7 +339,7 @@ def build_sft(in_path: str, out_path: str, keep: Callable[[Mapping[str, Any]], s
               config: Mapping[str, Any], input_hashes: Iterable[str]) -> StageStats:
     """An SFT set; ``keep(row)`` returns None to keep the row or a skip reason."""
     st = StageStats()
-    with _writer(out_path, SFT_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, SFT_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path):
             st.rows_in += len(rows)
             out = []
@@ -380,7 +383,7 @@ def fine_filter(min_score: float) -> Callable[[Mapping[str, Any]], str | None]:
 def build_fim(in_path: str, out_path: str, *, min_score: float, config: Mapping[str, Any],
               input_hashes: Iterable[str]) -> StageStats:
     st = StageStats()
-    with _writer(out_path, SFT_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, SFT_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path):
             st.rows_in += len(rows)
             out = []
@@ -445,7 +448,7 @@ def build_dpo(in_path: str, out_path: str, executor: Executor | None, runnable: 
     instruction: first a sampled model answer (``sampler``, LLM backends) that fails the tests,
     else a one-token mutant that the sandbox shows failing. Judge pairs: see below."""
     st = StageStats()
-    with _writer(out_path, DPO_SCHEMA, config, input_hashes) as w:
+    with _writer(out_path, DPO_SCHEMA, config, input_hashes, inputs=[in_path]) as w:
         for rows in _rows(in_path):
             st.rows_in += len(rows)
             out: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.quality.bytestats import BYTE_METRICS, byte_metrics
 from corpus.quality.metrics import METRICS, parse_errors
 from corpus.quality.rules import Rule, RuleSet
@@ -56,6 +56,8 @@ class QualityStats:
     per_language: dict[str, list[int]] = field(default_factory=dict)  # language -> [in, kept]
     examples: dict[str, list[list[Any]]] = field(default_factory=dict)  # rule -> first [id, value] pairs
     seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)  # rows not evaluated (invalid_utf8_content)
+    skipped_examples: list[str] = field(default_factory=list)  # "file row N column c"
 
     @property
     def rows_dropped(self) -> int:
@@ -165,34 +167,47 @@ class QualityFilter:
         input_hashes: Iterable[str] = (),
         batch_size: int = 1000,
         max_rows: int | None = None,
+        invalid_text: str | None = None,
     ) -> QualityStats:
         """Stream ``in_path`` (shard set or Parquet folder/file) into kept rows at ``out_path``
-        (input schema, extra columns passed through) and ``dropped_path`` (id, rule, value...)."""
+        (input schema, extra columns passed through) and ``dropped_path`` (id, rule, value...),
+        committed as one unit. Content that is not UTF-8 is skipped and counted, or fails the run
+        (``invalid_text``); binary content columns are read as UTF-8 text."""
         t0 = time.perf_counter()
         files = shards.list_parquet_inputs(in_path)
-        schema = shards.parquet_file_schema(files[0])
+        col = self.content_column
+        schema = safety.text_schema(shards.parquet_file_schema(files[0]), [col])
         cfg = self.config_for(config, language)
         stats = QualityStats()
+        check = safety.TextCheck(invalid_text or safety.default_policy())
         hashes = list(input_hashes)
-        with shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes) as kept_w, \
-                shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes) as drop_w:
+        inputs = [in_path, *files]
+        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs)
+        drop_w = shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs)
+        with shards.commit_together(kept_w, drop_w):
             for f in files:
                 fschema = shards.parquet_file_schema(f)
-                if self.content_column not in fschema.names:
+                if col not in fschema.names:
                     raise QualityInputError(
-                        f"{f}: no column {self.content_column!r} (columns: {fschema.names}); quality filters need code rows"
+                        f"{f}: no column {col!r} (columns: {fschema.names}); quality filters need code rows"
                     )
-                ctype = fschema.field(self.content_column).type
-                if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
-                    raise QualityInputError(f"{f}: column {self.content_column!r} has type {ctype}, expected string")
+                ctype = fschema.field(col).type
+                if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)
+                        or pa.types.is_binary(ctype) or pa.types.is_large_binary(ctype)):
+                    raise QualityInputError(f"{f}: column {col!r} has type {ctype}, expected string (or UTF-8 binary)")
+                row = 0
                 for batch in shards.iter_parquet_file(f, batch_size=batch_size):
                     if max_rows is not None:
                         room = max_rows - stats.rows_in
                         if room <= 0:
                             break
                         batch = batch.slice(0, room)
+                    n = batch.num_rows
+                    batch = safety.validate_text(batch, [col], f, check, first_row=row)
+                    row += n
                     self._filter_batch(batch, language, kept_w, drop_w, stats)
             stats.seconds = time.perf_counter() - t0
+            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
             summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
                                          "rules": self.rules.fingerprint, "rules_path": self.rules.path}
             kept_w.extra.update(quality=summary)

@@ -224,11 +224,12 @@ def program_row(p: Program, status: str) -> dict[str, Any]:
 def build_synthetic(
     seeds: Iterable[Mapping[str, Any]], source: Any, executor: Executor, out_path: str, *,
     decontaminator: Any | None, runnable: set[str], limit: int | None, timeout_s: float,
-    config: Mapping[str, Any], input_hashes: Iterable[str], batch: int = 32,
+    config: Mapping[str, Any], input_hashes: Iterable[str], batch: int = 32, inputs: Sequence[str] = (),
 ) -> SynthStats:
     """Generate, execute (program + tests, in the sandbox), keep passing, decontaminate, write."""
     st = SynthStats()
-    with shards.ShardSetWriter(out_path, SYNTHETIC_SCHEMA, config=config, input_hashes=input_hashes) as w:
+    with shards.ShardSetWriter(out_path, SYNTHETIC_SCHEMA, config=config, input_hashes=input_hashes,
+                               inputs=inputs) as w:
         buf: list[Mapping[str, Any]] = []
 
         def flush() -> None:

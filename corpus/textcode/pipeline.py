@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import xxhash
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.schemas import extend_schema, text_row_id
 from corpus.textcode import classifier as clf_mod
 from corpus.textcode.codestrip import strip_code
@@ -73,15 +73,38 @@ def ingest(
     input_hashes: Sequence[str] = (),
     dedup: ExactDedup | None = None,
     extra: Mapping[str, Any] | None = None,
+    inputs: Sequence[str] = (),
 ) -> tuple[shards.Manifest, IngestStats]:
-    """Filter + dedup documents into a WEB_TEXT_SCHEMA shard set."""
+    """Filter + dedup documents into a WEB_TEXT_SCHEMA shard set (``inputs``: the source paths,
+    which the output must not overlap). If every input file failed, nothing is committed."""
     stats = IngestStats()
     lid = make_language_identifier(cfg.lid_model_path)
     with shards.ShardSetWriter(out_path, WEB_TEXT_SCHEMA, config=config, input_hashes=input_hashes,
-                               extra=dict(extra or {})) as w:
+                               extra=dict(extra or {}), inputs=inputs) as w:
         write_rows(filter_docs(docs, cfg, skips, dedup, lid, stats), w)
-        w.extra.update(ingest_extra(stats, skips, lid.name))
+        refuse_if_inputs_failed(stats, skips, out_path)
+        w.extra.update(ingest_extra(stats, skips, lid.name) | {"empty_input": stats.docs_seen == 0})
     return shards.read_manifest(out_path), stats  # type: ignore[return-value]
+
+
+# File-level reasons: the input could not be read at all (as opposed to documents filtered out).
+FILE_FAILURES = ("corrupt_gzip", "corrupt_parquet", "no_warc_records", "not_a_warc_stream", "truncated_gzip",
+                 "unreadable_file", "unsupported_file_type")
+
+
+class InputsFailedError(ValueError):
+    """No document could be read because every input file failed; the previous set is kept."""
+
+
+def refuse_if_inputs_failed(stats: IngestStats, skips: SkipCounter, out_path: str) -> None:
+    """Inputs that all failed must not replace a good set with an empty one."""
+    failed = {r: skips[r] for r in FILE_FAILURES if skips[r]}
+    if stats.docs_seen == 0 and failed:
+        examples = "; ".join(f"{r}: {', '.join(skips.examples.get(r, []))}" for r in failed)
+        raise InputsFailedError(
+            f"{out_path}: no document could be read, every input failed ({examples}); the previous set "
+            "is kept. Point the ingest at WARC/WET, JSONL or Parquet text files and re-run"
+        )
 
 
 def ingest_extra(stats: IngestStats, skips: SkipCounter, lid_name: str) -> dict[str, Any]:
@@ -149,7 +172,8 @@ def build_seed_examples(
             yield {"id": rid, "url": doc.url, "text": doc.text, "source": doc.source, "label": label,
                    "split": sp, "score": None}
 
-    with shards.ShardSetWriter(out_path, SEED_SCHEMA, config=config) as w:
+    with shards.ShardSetWriter(out_path, SEED_SCHEMA, config=config,
+                               inputs=safety.local_inputs([*positives, *negatives])) as w:
         write_rows(rows(positives, 1, stats.positives), w)
         write_rows(rows(negatives, 0, stats.negatives), w)
         w.extra.update({"positives": dict(stats.positives), "negatives": dict(stats.negatives),
@@ -196,7 +220,7 @@ def train_and_write(
     model = clf_mod.train(counted(), params, workdir=workdir)
     scores, labels = score_split(seed_path, model, "holdout")
     report = clf_mod.evaluate(scores, labels, threshold)
-    with shards.ShardSetWriter(out_path, EVAL_SCHEMA, config=config, input_hashes=input_hashes,
+    with shards.ShardSetWriter(out_path, EVAL_SCHEMA, config=config, input_hashes=input_hashes, inputs=[seed_path],
                                extra=dict(extra or {})) as w:
         ids, urls = [], []
         for b in shards.iter_batches(seed_path, columns=["id", "url", "split"]):
@@ -280,7 +304,8 @@ def run_stage(
     """One hierarchical-filter stage over one batch: input columns + ``stage_<k>_score``."""
     model = clf_mod.TextCodeClassifier.load(model_file, max_tokens=max_tokens)
     schema = stage_schema(shards.read_schema(in_path), stage)
-    with shards.ShardSetWriter(out_path, schema, config=config, input_hashes=input_hashes) as w:
+    with shards.ShardSetWriter(out_path, schema, config=config, input_hashes=input_hashes,
+                               inputs=[in_path, model_file]) as w:
         stats = filter_stage(in_path, w, model, stage, threshold)
         w.extra.update({"stage": stage, "threshold": threshold, "docs_in": stats.docs_in, "kept": stats.kept,
                         "hist_all": stats.hist_all, "hist_kept": stats.hist_kept})
@@ -341,7 +366,7 @@ def general_text(
             sstats.chars_removed += r.code_chars
             yield Doc(url=doc.url, text=r.text, source=doc.source), r.code_ratio
 
-    with shards.ShardSetWriter(out_path, GENERAL_SCHEMA, config=config) as w:
+    with shards.ShardSetWriter(out_path, GENERAL_SCHEMA, config=config, inputs=safety.local_inputs(specs)) as w:
         write_rows(_filter_scored(stripped(), "code_ratio", cfg, skips, lid, stats), w)
         w.extra.update(ingest_extra(stats, skips, lid.name) | {"strip": sstats.__dict__.copy()})
     return shards.read_manifest(out_path), stats, sstats  # type: ignore[return-value]
@@ -375,7 +400,7 @@ def math_text(
                 continue
             yield doc, s
 
-    with shards.ShardSetWriter(out_path, MATH_SCHEMA, config=config) as w:
+    with shards.ShardSetWriter(out_path, MATH_SCHEMA, config=config, inputs=safety.local_inputs(specs)) as w:
         write_rows(_filter_scored(scored(), "math_score", cfg, skips, lid, stats), w)
         w.extra.update(ingest_extra(stats, skips, lid.name) | {"math_score_hist": hist})
     return shards.read_manifest(out_path), stats, hist  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import xxhash
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.mix.budget import SOURCES
 from corpus.tokenize.encoder import FastEncoder
 from corpus.tokenize.fim import doc_rng, fim_layout, split_fim
@@ -88,12 +88,12 @@ class _Split:
     """A packer + writer pair (train or val)."""
 
     def __init__(self, path: str, s: StageSettings, enc: FastEncoder, config: Mapping[str, Any],
-                 input_hashes: Sequence[str], extra: Mapping[str, Any]) -> None:
+                 input_hashes: Sequence[str], extra: Mapping[str, Any], inputs: Sequence[str] = ()) -> None:
         ex = token_extra(enc) | dict(extra)
         self.packer = Packer(s.seq_len, ex["eos_id"], ex["pad_id"])
         self.surrogates_before = 0
         self.writer = TokenShardWriter(path, s.seq_len, TOKEN_SOURCES, config=config, input_hashes=input_hashes,
-                                       extra=ex, shard_seqs=s.shard_seqs)
+                                       extra=ex, shard_seqs=s.shard_seqs, inputs=inputs)
 
     def add(self, ids: list[int], src: int) -> None:
         self.packer.add(ids, src)
@@ -102,10 +102,10 @@ class _Split:
             for rows in self.packer.drain():
                 self.writer.add(*rows)
 
-    def finish(self) -> shards.Manifest:
+    def finish(self) -> None:
         for rows in self.packer.drain(final=True):
             self.writer.add(*rows)
-        return self.writer.commit()
+        self.writer.finish()
 
 
 def _text_col(names: Sequence[str], where: str) -> str:
@@ -117,23 +117,18 @@ def _text_col(names: Sequence[str], where: str) -> str:
 
 @contextmanager
 def _open_splits(train_path, val_path, s, enc, config, input_hashes, stage,
-                 report: StageReport) -> Iterator[tuple[_Split, _Split]]:
-    """The train / val writers of one stage build, shared by both stages: committed together
-    (:func:`_finish`) when the body ends, both aborted if anything (commit included) raises."""
+                 report: StageReport, inputs: Sequence[str] = ()) -> Iterator[tuple[_Split, _Split]]:
+    """The train / val writers of one stage build, shared by both stages: committed as one unit
+    (:func:`_finish`, then ``shards.commit_together``) when the body ends, both aborted if
+    anything raises."""
     extra = {"stage": stage, "fim_rate": s.fim_rate, "spm_rate": s.spm_rate, "val_fraction": s.val_fraction,
              "seed": s.seed}
-    train = _Split(train_path, s, enc, config, input_hashes, extra | {"split": "train"})
-    val = _Split(val_path, s, enc, config, input_hashes, extra | {"split": "val"})
-    train.writer.__enter__()
-    val.writer.__enter__()
-    train.surrogates_before = enc.stats.surrogates_replaced
-    try:
+    train = _Split(train_path, s, enc, config, input_hashes, extra | {"split": "train"}, inputs)
+    val = _Split(val_path, s, enc, config, input_hashes, extra | {"split": "val"}, inputs)
+    with shards.commit_together(train.writer.shard_writer, val.writer.shard_writer):
+        train.surrogates_before = enc.stats.surrogates_replaced
         yield train, val
         _finish(train, val, report, enc)
-    except BaseException:
-        train.writer.abort()
-        val.writer.abort()
-        raise
 
 
 def _finish(train: _Split, val: _Split, report: StageReport, enc: FastEncoder) -> None:
@@ -141,21 +136,24 @@ def _finish(train: _Split, val: _Split, report: StageReport, enc: FastEncoder) -
     for sp in (train, val):
         sp.writer.extra.update(surrogates_replaced=report.surrogates_replaced,
                                skipped=dict(report.skipped), fim=dict(report.fim))
-    mt, mv = train.finish(), val.finish()
-    report.train_seq, report.val_seq = mt.extra["n_seq"], mv.extra["n_seq"]
-    report.train_tokens, report.val_tokens = mt.extra["tokens_per_source"], mv.extra["tokens_per_source"]
+    train.finish()
+    val.finish()
+    mt, mv = train.writer.extra, val.writer.extra
+    report.train_seq, report.val_seq = mt["n_seq"], mv["n_seq"]
+    report.train_tokens, report.val_tokens = mt["tokens_per_source"], mv["tokens_per_source"]
 
 
 def build_stage1(
     files: Sequence[str], enc: FastEncoder, train_path: str, val_path: str, s: StageSettings,
-    *, config: Mapping[str, Any] | None = None, input_hashes: Sequence[str] = (),
+    *, config: Mapping[str, Any] | None = None, input_hashes: Sequence[str] = (), inputs: Sequence[str] = (),
 ) -> StageReport:
     """File-level stage: every mixture row is one document, FIM on code sources."""
     report = StageReport()
     special = enc.info.special_tokens
-    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 1, report) as (train, val):
+    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 1, report,
+                      [*files, *inputs]) as (train, val):
         seen = 0
-        for batch in _iter_rows(files, s.batch_rows):
+        for batch in _iter_rows(files, s.batch_rows, report):
             if s.max_rows and seen >= s.max_rows:
                 break
             if s.max_rows:
@@ -194,13 +192,21 @@ def build_stage1(
 _WANTED = ("id", "doc_id", "source", "repo", "text", "content")
 
 
-def _iter_rows(files: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Batches of the columns the stages use (whatever subset each file has)."""
+def _iter_rows(files: Sequence[str], batch_rows: int, report: StageReport) -> Iterator[pa.RecordBatch]:
+    """Batches of the columns the stages use (whatever subset each file has), text checked for
+    UTF-8 (rows that are not are counted in ``report.skipped`` or fail, per the policy)."""
+    check = safety.TextCheck()
+    check.skipped = report.skipped  # counted where the rest of the stage's skips are
     for f in files:
         names = shards.parquet_file_schema(f).names
         cols = [c for c in _WANTED if c in names]
-        _text_col(cols, f)
-        yield from shards.iter_parquet_file(f, columns=cols, batch_size=batch_rows)
+        text = _text_col(cols, f)
+        row = 0
+        for batch in shards.iter_parquet_file(f, columns=cols, batch_size=batch_rows):
+            n = batch.num_rows
+            batch = safety.validate_text(batch, [text], f, check, first_row=row)
+            row += n
+            yield batch
 
 
 STAGE2_COLUMNS = ("repo", "path", "text", "doc_id", "source", "language", "epoch")
@@ -240,7 +246,7 @@ def _repo_sorted(files: Sequence[str], code_sources: Sequence[str], tmpdir: str)
 def build_stage2(
     files: Sequence[str], enc: FastEncoder, train_path: str, val_path: str, s: StageSettings,
     *, config: Mapping[str, Any] | None = None, input_hashes: Sequence[str] = (),
-    code_sources: Sequence[str] = FIM_SOURCES, include_other: bool = True,
+    code_sources: Sequence[str] = FIM_SOURCES, include_other: bool = True, inputs: Sequence[str] = (),
 ) -> StageReport:
     """Repo-level stage: code rows grouped by repo (dependency order, repo-level FIM, split to
     ``seq_len``); other rows (text, math, code without a repo) stay file-level documents."""
@@ -248,7 +254,8 @@ def build_stage2(
     report = StageReport()
     special = enc.info.special_tokens
     max_doc = s.seq_len - 1  # room for the EOS the packer appends
-    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 2, report) as (train, val):
+    with _open_splits(train_path, val_path, s, enc, config or {}, input_hashes, 2, report,
+                      [*files, *inputs]) as (train, val):
         with tempfile.TemporaryDirectory(prefix="codecorpus-repo-sort-") as tmp:
             repo_rows = 0
             cur_repo: str | None = None
@@ -298,7 +305,7 @@ def _stage2_other(files, enc, train, val, s: StageSettings, report: StageReport,
     """Rows that are not part of a repo document: file-level documents, no FIM (a long one
     continues in the next row, as in stage 1)."""
     seen = 0
-    for batch in _iter_rows(files, s.batch_rows):
+    for batch in _iter_rows(files, s.batch_rows, report):
         names = batch.schema.names
         srcs = batch.column("source").to_pylist() if "source" in names else ["other"] * batch.num_rows
         repos = batch.column("repo").to_pylist() if "repo" in names else [None] * batch.num_rows

@@ -60,6 +60,7 @@ class TokenShardWriter:
         input_hashes: Sequence[str] = (),
         extra: Mapping[str, Any] | None = None,
         shard_seqs: int = DEFAULT_SHARD_SEQS,
+        inputs: Sequence[str] = (),
     ) -> None:
         if not 1 <= seq_len <= 65536:
             raise ValueError(f"seq_len={seq_len}: must be in 1..65536 (document ids are uint16)")
@@ -76,7 +77,7 @@ class TokenShardWriter:
         self.sources = list(sources)
         self.shard_seqs = shard_seqs
         self._writer = shards.ShardSetWriter(
-            path, schema=None, config=config, input_hashes=input_hashes,
+            path, schema=None, config=config, input_hashes=input_hashes, inputs=inputs,
             extra={"format": FORMAT, "seq_len": seq_len, "sources": self.sources, **dict(extra or {})},
         )
         self._bufs: dict[str, list[np.ndarray]] = {k: [] for k in ARRAYS}
@@ -130,7 +131,17 @@ class TokenShardWriter:
         self._buffered -= n
         self._shard += 1
 
+    @property
+    def shard_writer(self) -> shards.ShardSetWriter:
+        """The underlying set writer (to commit several token sets as one unit)."""
+        return self._writer
+
     def commit(self) -> shards.Manifest:
+        self.finish()
+        return self._writer.commit()
+
+    def finish(self) -> None:
+        """Write the buffered sequences and the counters; the set is committed by the caller."""
         self._flush(self._buffered)
         names = self.sources
         self._writer.extra.update(
@@ -140,7 +151,6 @@ class TokenShardWriter:
             loss_tokens_per_source={s: int(c) for s, c in zip(names, self.loss_tokens_per_source)},
             docs_per_source={s: int(c) for s, c in zip(names, self.docs_per_source)},
         )
-        return self._writer.commit()
 
     def abort(self) -> None:
         self._writer.abort()

@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from corpus import shards
-    from corpus.crawl import CrawlConfig, parse_source, write_crawl
+    from corpus.crawl import CrawlConfig, SourcesFailedError, parse_source, write_crawl
     from corpus.crawl.licenses import DEFAULT_ALLOWED
 
     try:
@@ -104,6 +104,9 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, shards.ShardSetError) as exc:
         print(f"codecorpus crawl: {exc}", file=sys.stderr)
         return 2
+    except SourcesFailedError as exc:
+        print(f"codecorpus crawl: {exc}", file=sys.stderr)
+        return 1
     dt = time.time() - t0
     if result.reused:
         if not args.quiet:
@@ -125,8 +128,4 @@ def main(args: argparse.Namespace) -> int:
         if st.skips:
             print("skipped files: " + ", ".join(f"{k}={v}" for k, v in st.skips.most_common()))
         print(f"wrote {out}/code_files in {dt:.1f}s")
-    fetched = sum(1 for o in result.outcomes if o.status == "fetched")
-    if result.outcomes and fetched == 0 and any(o.status == "failed" for o in result.outcomes):
-        print("codecorpus crawl: no repository could be fetched (see failures above)", file=sys.stderr)
-        return 1
     return 0

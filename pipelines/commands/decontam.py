@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="index only benchmark n-grams with this many informative tokens (>= 2 chars with a "
                         "letter, not a keyword/builtin/function word; default 1; 0 = index every n-gram)")
     p.add_argument("--max-rows", type=int, default=None, help="stop after this many input rows")
+    p.add_argument("--invalid-text", choices=("skip", "fail"), default=None,
+                   help="text that is not UTF-8: skip the row (counted) or fail "
+                   "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--find", metavar="FILE", help="print the benchmark hits of one text file and exit")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
@@ -71,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
         column = args.text_column or _guess_column(args.input)
         stats = d.filter_shard_set(args.input, os.path.abspath(args.output), os.path.abspath(removed),
                                    text_column=column, config={"cli": True, "max_rows": args.max_rows},
-                                   max_rows=args.max_rows)
+                                   max_rows=args.max_rows, invalid_text=args.invalid_text)
     except (DecontamError, shards.ShardSetError) as exc:
         print(f"codecorpus decontam: {exc}", file=sys.stderr)
         return 2

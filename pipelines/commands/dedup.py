@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated criteria choosing the kept row of a cluster")
     p.add_argument("--seed", type=int, default=42, help="seed of the MinHash permutations (42)")
     p.add_argument("--memory-limit", default="1GB", help="DuckDB memory cap for grouping (spills beyond; 1GB)")
+    p.add_argument("--invalid-text", choices=("skip", "fail"), default=None,
+                   help="content that is not UTF-8: skip the row (recorded as invalid_utf8) or fail "
+                   "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--force", action="store_true", help="recompute even if --output is up to date")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
@@ -66,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
             threshold=args.threshold, ngram=args.ngram, num_perm=args.num_perm, min_tokens=args.min_tokens,
             bands=args.bands, rows=args.rows, verify=args.verify, seed=args.seed,
             keep_policy=tuple(x.strip() for x in args.keep_policy.split(",") if x.strip()),
-            memory_limit=args.memory_limit,
+            memory_limit=args.memory_limit, **({"invalid_text": args.invalid_text} if args.invalid_text else {}),
         )
     except ValueError as exc:
         print(f"codecorpus dedup: bad setting: {exc}", file=sys.stderr)
@@ -75,8 +78,6 @@ def main(args: argparse.Namespace) -> int:
     clusters = None if args.no_clusters else os.path.abspath(args.clusters or out.rstrip("/") + "_clusters")
     try:
         files = shards.list_parquet_inputs(args.input)
-        if os.path.abspath(args.input) in (out, clusters):
-            raise DedupInputError(f"{args.input}: --input and --output/--clusters must differ")
         hashes = input_fingerprints(args.input, files)
         cfg_hash = shards.stable_hash(cfg.result_config())
         if not args.force and shards.up_to_date(out, cfg_hash, hashes) and (
@@ -84,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
         ):
             print(f"dedup: {out} is up to date with its input and settings (use --force to recompute)")
             return 0
-        stats = run_dedup(files, out, clusters, cfg, input_hashes=hashes,
+        stats = run_dedup(files, out, clusters, cfg, input_hashes=hashes, input_paths=[args.input],
                           log=lambda m: print(m, file=sys.stderr, flush=True))
     except (DedupInputError, shards.ShardSetError) as exc:
         print(f"codecorpus dedup: {exc}", file=sys.stderr)

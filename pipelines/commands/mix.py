@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
 
             enc = FastEncoder.from_file(args.count_with_tokenizer)
             counter = lambda texts: [len(x) for x in enc.encode_batch(texts)]  # noqa: E731
-        with shards.ShardSetWriter(out, MIX_SCHEMA, config=cfg) as w:
+        with shards.ShardSetWriter(out, MIX_SCHEMA, config=cfg, inputs=[i.path for i in inputs]) as w:
             r = plan_and_write(
                 inputs, w,
                 shares=Shares(args.code_share, args.text_share, args.math_share, args.general_of_text,

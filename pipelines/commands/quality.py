@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a threshold (RULE.above=X, RULE.below=X); repeatable")
     p.add_argument("--disable", action="append", default=[], metavar="RULE", help="switch a rule off; repeatable")
     p.add_argument("--max-rows", type=int, default=None, help="stop after this many input rows")
+    p.add_argument("--invalid-text", choices=("skip", "fail"), default=None,
+                   help="content that is not UTF-8: skip the row (counted) or fail "
+                   "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--list-rules", action="store_true", help="print the rules for --language and exit")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
@@ -58,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         stats = QualityFilter(rules).filter_shard_set(
             args.input, os.path.abspath(args.output), os.path.abspath(dropped), language=args.language,
-            config={"cli": True, "max_rows": args.max_rows}, max_rows=args.max_rows)
+            config={"cli": True, "max_rows": args.max_rows}, max_rows=args.max_rows,
+            invalid_text=args.invalid_text)
     except (QualityInputError, shards.ShardSetError, ValueError) as exc:
         print(f"codecorpus quality: {exc}", file=sys.stderr)
         return 2

@@ -86,6 +86,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = {"llm": spec.identity(), "limit": args.max_programs, "languages": args.languages,
            "decontam": not args.no_decontam}
     st = build_synthetic(seeds, source, executor, args.output, decontaminator=decon, runnable=runnable,
+                         inputs=[args.input],
                          limit=args.max_programs, timeout_s=10.0, config=cfg,
                          input_hashes=[shards.stable_hash([f, os.path.getsize(f)]) for f in files])
     st.skips.update(seed_skips)

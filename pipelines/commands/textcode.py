@@ -96,6 +96,7 @@ def _build_local(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from corpus import safety
     from corpus.textcode import pipeline
     from corpus.textcode.ingest import ReadOptions, iter_specs
     from corpus.textcode.skips import SkipCounter
@@ -113,7 +114,13 @@ def _ingest(args: argparse.Namespace) -> int:
         )
         print(f"code removal: {sstats.dropped_code_ratio} documents dropped, {sstats.lines_removed} lines removed")
     else:
-        manifest, stats = pipeline.ingest(iter_specs(args.sources, skips, opts), args.out, cfg, skips, config=config)
+        try:
+            manifest, stats = pipeline.ingest(iter_specs(args.sources, skips, opts), args.out, cfg, skips,
+                                              config=config, inputs=safety.local_inputs(args.sources))
+        except pipeline.InputsFailedError as exc:
+            print(f"codecorpus textcode ingest: {exc}", file=sys.stderr)
+            _print_skips(skips)
+            return 1
     print(f"{args.out}: {stats.kept} of {stats.docs_seen} documents kept, {manifest.rows} rows, "
           f"{manifest.bytes} bytes; languages {dict(stats.languages.most_common(5))}")
     _print_skips(skips)

@@ -99,7 +99,8 @@ def _pack(args: argparse.Namespace) -> int:
     cfg = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     fn = build.build_stage1 if args.stage == 1 else build.build_stage2
     t0 = time.time()
-    r = fn(files, enc, args.out, args.val_out or f"{args.out.rstrip('/')}_val", s, config=cfg)
+    r = fn(files, enc, args.out, args.val_out or f"{args.out.rstrip('/')}_val", s, config=cfg,
+           inputs=[args.input, args.tokenizer])
     dt = time.time() - t0
     total = sum(r.train_tokens.values()) + sum(r.val_tokens.values())
     print(f"stage {args.stage}: {r.train_seq} train + {r.val_seq} val sequences of {args.seq_len}, "

@@ -52,7 +52,9 @@ def test_exception_leaves_previous_set_untouched(tmp_path):
             w.write_rows(_rows(50))
             raise RuntimeError("boom")
     assert shards.read_manifest(path).content_hash == before.content_hash
-    assert sorted(os.listdir(tmp_path / "asset")) == ["_all"]
+    assert sorted(n for n in os.listdir(tmp_path / "asset") if not n.startswith(".")) == ["_all"]
+    # the aborted version is gone; only the current one (and the lock file) remain
+    assert sorted(os.listdir(tmp_path / "asset" / "._all.versions")) == ["_lock", "v-00001"]
 
 
 def test_killed_writer_leaves_no_visible_set(tmp_path):

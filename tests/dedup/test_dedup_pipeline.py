@@ -21,7 +21,7 @@ from dedup_fixtures import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corpus import shards
+from corpus import safety, shards
 from corpus.dedup import REASONS, DedupConfig, DedupInputError, run_dedup
 
 
@@ -147,10 +147,15 @@ def test_bad_rows_empty_huge_invalid_utf8_duplicate_ids_null_content(tmp_path):
     assert reasons.count("duplicate_id") == 1 and set(reasons) <= set(REASONS)
     assert stats.duplicate_ids == 1 and stats.null_content == 1
     assert kept.column("id").to_pylist().count(rows[4]["id"]) == 1
-    # The non-UTF-8 row passes through byte for byte.
-    out = [c for c in kept.column("content").chunks]
-    raw_bytes = [b for ch in out for b in ch.view(pa.large_binary()).to_pylist() if b and b.startswith(b"def broken")]
-    assert raw_bytes == [bad]
+    # The non-UTF-8 row is not passed on: dropped with its reason, counted, never a representative.
+    bad_id = bad_row["id"]
+    assert f[bad_id] == (bad_id, False, "invalid_utf8")
+    assert stats.invalid_utf8 == 1 and stats.reasons["invalid_utf8"] == 1
+    assert bad_id not in kept.column("id").to_pylist()
+    # Policy "fail": the error names the file and the row.
+    with pytest.raises(safety.InvalidTextError, match=r"b\.parquet: column 'content' row\(s\) 0 "):
+        run_dedup(shards.list_parquet_inputs(str(tmp_path / "raw")), str(tmp_path / "out_fail"),
+                  config=DedupConfig(invalid_text="fail"))
 
 
 def test_missing_content_column_names_the_file(tmp_path):

@@ -14,7 +14,7 @@ from quality_helpers import CODE_DEDUP_SCHEMA, GOOD_PY, code_row, stdlib_file, w
 import assets.quality as quality_assets
 from assets.quality import code_quality
 from assets.resources import CorpusResource
-from corpus import shards
+from corpus import safety, shards
 from corpus.quality import DEFAULT_RULES_PATH, DROPPED_SCHEMA, QualityFilter, QualityInputError, load_rules
 from pipelines.cli import main as cli
 
@@ -57,8 +57,13 @@ def test_bad_inputs_fail_clearly(tmp_path):
     with pytest.raises(QualityInputError, match=r"a.parquet: no column 'content'"):
         f.filter_shard_set(str(tmp_path / "a.parquet"), str(tmp_path / "o"), str(tmp_path / "d"), language="python")
     pq.write_table(pa.table({"id": ["a"], "content": [b"\xff\xfe binary"]}), tmp_path / "b.parquet")
-    with pytest.raises(QualityInputError, match="has type binary, expected string"):
-        f.filter_shard_set(str(tmp_path / "b.parquet"), str(tmp_path / "o"), str(tmp_path / "d"), language="python")
+    # binary content is read as UTF-8 text like everywhere else; bytes that are not fail under "fail"
+    with pytest.raises(safety.InvalidTextError, match=r"b.parquet: column 'content' row\(s\) 0 "):
+        f.filter_shard_set(str(tmp_path / "b.parquet"), str(tmp_path / "o"), str(tmp_path / "d"), language="python",
+                           invalid_text="fail")
+    pq.write_table(pa.table({"id": ["a"], "content": [1.5]}), tmp_path / "e.parquet")
+    with pytest.raises(QualityInputError, match="has type double, expected string"):
+        f.filter_shard_set(str(tmp_path / "e.parquet"), str(tmp_path / "o"), str(tmp_path / "d"), language="python")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x.parquet").write_bytes(b"garbage")
     with pytest.raises(shards.ShardSetError, match="x.parquet"):

@@ -148,8 +148,7 @@ def test_corrupt_checkpoint_is_named_and_previous_kept(corpus_root, tmp_path):
         train(cfg, data, str(tmp_path / "ck"), log=lambda s: None)
     assert all(os.path.exists(p) for p in found)  # nothing deleted
     # After removing the corrupt one, training resumes from the previous checkpoint.
-    import shutil
-    shutil.rmtree(found[-1])
+    shards.delete_set(found[-1])
     logs: list[str] = []
     r2 = train(cfg, data, str(tmp_path / "ck"), log=logs.append)
     assert r2.resumed_from == 2 and r2.final["steps"] == 4
