@@ -7,11 +7,14 @@ shows the message as the step's failure.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -136,6 +139,39 @@ def check_writable(path: str, setting: str = "--output") -> None:
     except OSError as exc:
         err = storage_error(probe_dir, exc, doing=f"checking that {setting} {path} is writable")
         raise (err or exc) from exc
+
+
+@contextmanager
+def atomic_file(path: str, mode: str = "wb") -> Iterator[IO]:
+    """Write a single file so that ``path`` holds the old or the new content, never half.
+
+    The temporary is ``<path>.tmp-<pid>-<rand>`` in the same folder, fsynced and renamed over
+    ``path``; an exception removes it, and temporaries of this path left by dead processes are
+    removed first (a live writer's never)."""
+    from corpus.locks import pid_alive
+
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.basename(path)
+    for name in os.listdir(folder):
+        if name.startswith(f"{base}.tmp-"):
+            pid = name[len(base) + 5:].split("-", 1)[0]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+    tmp = os.path.join(folder, f"{base}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and (err := storage_error(path, exc)) is not None:
+            raise err from exc
+        raise
 
 
 # --------------------------------------------------------------------------- text validity

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from corpus import safety
 from corpus.crawl import licenses
 from corpus.crawl.config import CrawlConfig, SourceSpec
 from corpus.crawl.gitfetch import GitError, normalize_url, repo_name_from_url, shallow_clone
@@ -321,11 +322,8 @@ def github_listing(spec: SourceSpec, cfg: CrawlConfig, cache_dir: str,
         infos = client.search_repositories(language=spec.language, min_stars=spec.min_stars,
                                            pushed_after=spec.pushed_after, query=spec.query,
                                            max_repos=spec.max_repos)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with safety.atomic_file(path, "w") as fh:
         json.dump([dataclasses.asdict(i) for i in infos], fh)
-    os.replace(tmp, path)
     return infos
 
 

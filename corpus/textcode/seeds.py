@@ -29,6 +29,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from corpus import safety
 from corpus.textcode.ingest import Doc, ReadOptions, in_shard, iter_html_file, iter_text_file
 from corpus.textcode.skips import SkipCounter
 
@@ -240,10 +241,8 @@ def write_warc(path: str, pages: list[tuple[str, bytes]], *, wet: bool = False) 
     from corpus.schemas import text_row_id
     from corpus.textcode.extract import html_to_text
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     n = 0
-    with open(tmp, "wb") as fh:
+    with safety.atomic_file(path, "wb") as fh:
         writer = WARCWriter(fh, gzip=True)
         for url, body in pages:
             rid = f"<urn:uuid:{_uuidish(text_row_id(url, str(len(body))))}>"
@@ -264,7 +263,6 @@ def write_warc(path: str, pages: list[tuple[str, bytes]], *, wet: bool = False) 
                                                 warc_headers_dict=headers, http_headers=http)
             writer.write_record(rec)
             n += 1
-    os.replace(tmp, path)
     return n
 
 

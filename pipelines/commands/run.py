@@ -43,6 +43,10 @@ def main(args: argparse.Namespace) -> int:
     else:
         os.environ.setdefault("DAGSTER_HOME", os.getcwd())
         instance = dg.DagsterInstance.get()
+        from pipelines.housekeeping import fail_dead_runs
+
+        for run_id in fail_dead_runs(instance):  # an earlier `codecorpus run` that was killed
+            print(f"marked run {run_id[:8]} failed: its process is gone")
     waves = plan_waves(defs, instance, resources["corpus"], select=args.select, partitions=args.partition)
     if args.list:
         for w in waves:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -80,10 +79,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"tokenize train: no non-empty documents in {args.input}", file=sys.stderr)
         return 2
     tok = train_bpe(sample, args.vocab_size, args.min_frequency)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = f"{args.out}.tmp"
-    tok.save(tmp)
-    os.replace(tmp, args.out)
+    from corpus import safety
+
+    with safety.atomic_file(args.out, "w") as fh:
+        fh.write(tok.to_str(pretty=True))  # the bytes tok.save() writes
     print(f"trained vocab {tok.get_vocab_size()} on {len(sample)} documents in {time.time() - t0:.1f}s -> {args.out}")
     return 0
 

@@ -195,12 +195,20 @@ def _tmpfs(path, opts: str):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def test_read_only_output_is_a_clear_error(tmp_path, capsys):
+@pytest.mark.parametrize("verb", ["dedup", "quality", "decontam", "crawl", "tokenize"])
+def test_read_only_output_is_a_clear_error(tmp_path, capsys, verb):
     src = _code_set(str(tmp_path / "in"))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "m.py").write_text(PY)
     with _tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
-        rc = cli(["quality", "--input", src, "--output", os.path.join(ro, "out")])
+        out = os.path.join(ro, "out")
+        argv = {"crawl": ["crawl", str(repo), "--output", out, "--allow-unknown-license", "-q"],
+                "tokenize": ["tokenize", "train", src, "--out", os.path.join(ro, "tok.json"), "--vocab-size", "300"],
+                }.get(verb, [verb, "--input", src, "--output", out])
+        rc = cli(argv)
     err = capsys.readouterr().err
-    assert rc == 2 and "read-only" in err and "ro/out" in err and "Traceback" not in err
+    assert rc == 2 and "read-only" in err and "ro/" in err and "Traceback" not in err, err
 
 
 def test_full_disk_is_a_clear_error_and_keeps_the_previous_set(tmp_path, capsys):
