@@ -19,9 +19,10 @@ from pydantic import Field
 
 from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
 from assets.partitions import language_partitions, text_batch_partitions
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 from corpus import shards
 from corpus.decontam import DEFAULT_BENCHMARKS, DecontamError, Decontaminator, SetDecontaminator
+from corpus.executor import ExecutorError, TaskError
 
 TINY_MAX_ROWS = 2_000
 
@@ -55,7 +56,7 @@ def decontaminator_for(config: DecontamConfig) -> Decontaminator:
 
 
 def _run_decontam(context: dg.AssetExecutionContext, config: DecontamConfig, corpus: CorpusResource,
-                  name: str, upstream: str, text_column: str) -> tuple[dg.MaterializeResult, dg.MaterializeResult]:
+                  executor: ExecutorResource, name: str, upstream: str, text_column: str) -> tuple[dg.MaterializeResult, dg.MaterializeResult]:
     part = context.partition_key if context.has_partition_key else None
     src = corpus.path(upstream, part)
     out, removed = corpus.path(name, part), corpus.path(f"{name}_removed", part)
@@ -73,9 +74,10 @@ def _run_decontam(context: dg.AssetExecutionContext, config: DecontamConfig, cor
             dg.MaterializeResult(asset_key=f"{name}_removed", metadata=manifest_metadata(removed, rem_m, reused=True)),
         )
     try:
-        stats = d.filter_shard_set(src, out, removed, text_column=text_column, config=stage_cfg,
-                                   input_hashes=hashes, max_rows=cap)
-    except (DecontamError, shards.ShardSetError) as exc:
+        with executor.open() as ex:
+            stats = d.filter_shard_set(src, out, removed, text_column=text_column, config=stage_cfg,
+                                       input_hashes=hashes, max_rows=cap, executor=ex)
+    except (DecontamError, shards.ShardSetError, TaskError, ExecutorError) as exc:
         raise dg.Failure(description=f"{name}: {exc}") from exc
     kept_m, rem_m = shards.read_manifest(out), shards.read_manifest(removed)
     assert kept_m is not None and rem_m is not None
@@ -149,9 +151,10 @@ def make_decontam_asset(name: str, upstream: str, text_column: str,
                               description="independent re-check of a sample of kept rows finds no benchmark n-gram"),
         ],
     )
-    def _asset(context: dg.AssetExecutionContext, config: DecontamConfig, corpus: CorpusResource):
+    def _asset(context: dg.AssetExecutionContext, config: DecontamConfig, corpus: CorpusResource,
+               executor: ExecutorResource):
         # Both shard sets are always (re)built together; only selected keys report results.
-        kept, removed = _run_decontam(context, config, corpus, name, upstream, text_column)
+        kept, removed = _run_decontam(context, config, corpus, executor, name, upstream, text_column)
         selected = context.selected_asset_keys
         part = context.partition_key if context.has_partition_key else None
         if dg.AssetKey(name) in selected:

@@ -11,10 +11,11 @@ from pydantic import Field
 
 from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
 from assets.partitions import language_partitions
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 from corpus import shards
 from corpus.dedup import DEFAULT_KEEP_POLICY, PERMISSIVE_LICENSES, DedupConfig, DedupInputError, run_dedup
 from corpus.dedup.pipeline import parquet_list_sql
+from corpus.executor import ExecutorError, TaskError
 
 UPSTREAM = "code_files"
 CLUSTERS_TABLE = "code_dedup_clusters"
@@ -133,7 +134,8 @@ _EAGER = dg.AutomationCondition.eager()
                                    "kept count matches code_dedup_clusters")],
     can_subset=True,
 )
-def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corpus: CorpusResource):
+def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corpus: CorpusResource,
+               executor: ExecutorResource):
     """Both shard sets are always (re)built together; only the selected keys report a materialization."""
     lang = context.partition_key
     cfg = dedup_config(config)
@@ -146,9 +148,10 @@ def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corp
     reused = manifest is not None and shards.up_to_date(clusters_path, config_hash, hashes) is not None
     if not reused:
         try:
-            run_dedup(shards.shard_files(in_path), path, clusters_path, cfg, input_hashes=hashes,
-                      log=context.log.info, input_paths=[in_path])
-        except (DedupInputError, shards.ShardSetError) as exc:
+            with executor.open() as ex:
+                run_dedup(shards.shard_files(in_path), path, clusters_path, cfg, input_hashes=hashes,
+                          log=context.log.info, input_paths=[in_path], executor=ex)
+        except (DedupInputError, shards.ShardSetError, TaskError, ExecutorError) as exc:
             raise dg.Failure(description=f"code_dedup[{lang}]: {exc}") from exc
         manifest = shards.read_manifest(path)
     manifest, clusters_manifest = shards.check_group(path, clusters_path)

@@ -24,9 +24,10 @@ from pydantic import Field
 
 from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
 from assets.partitions import language_partitions
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 from corpus import __version__ as CODE_VERSION
 from corpus import shards
+from corpus.executor import ExecutorError, TaskError
 from corpus.quality import DEFAULT_RULES_PATH, QualityFilter, QualityInputError, RulesError, load_rules
 
 TINY_MAX_ROWS = 2_000
@@ -67,9 +68,10 @@ class QualityConfig(dg.Config):
                                    description="kept + dropped rows = input rows")],
     can_subset=True,
 )
-def code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpus: CorpusResource):
+def code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpus: CorpusResource,
+                 executor: ExecutorResource):
     """Both shard sets are always (re)built together; only the selected keys report a materialization."""
-    for result in _code_quality(context, config, corpus):
+    for result in _code_quality(context, config, corpus, executor):
         if isinstance(result, dg.AssetCheckResult):
             if dg.AssetCheckKey(dg.AssetKey("code_quality"), "counts_add_up") in context.selected_asset_check_keys:
                 yield result
@@ -77,7 +79,8 @@ def code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpu
             yield result
 
 
-def _code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpus: CorpusResource):
+def _code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpus: CorpusResource,
+                  executor: ExecutorResource):
     lang = context.partition_key
     src, out, dropped = corpus.path("code_dedup", lang), corpus.path("code_quality", lang), \
         corpus.path("code_quality_dropped", lang)
@@ -99,9 +102,10 @@ def _code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corp
         yield _check_counts(corpus, lang)
         return
     try:
-        stats = filt.filter_shard_set(src, out, dropped, language=lang, config=stage_cfg, input_hashes=hashes,
-                                      batch_size=config.batch_size, max_rows=cap)
-    except (QualityInputError, shards.ShardSetError, ValueError) as exc:
+        with executor.open() as ex:
+            stats = filt.filter_shard_set(src, out, dropped, language=lang, config=stage_cfg, input_hashes=hashes,
+                                          batch_size=config.batch_size, max_rows=cap, executor=ex)
+    except (QualityInputError, shards.ShardSetError, ValueError, TaskError, ExecutorError) as exc:
         raise dg.Failure(description=f"code_quality[{lang}]: {exc}") from exc
     km, dm = shards.read_manifest(out), shards.read_manifest(dropped)
     assert km is not None and dm is not None

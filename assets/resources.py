@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 from pydantic import Field
 
 from corpus import shards
+from corpus.executor import KINDS, ExecutorSpec, make_executor
 
 
 class CorpusResource(dg.ConfigurableResource):
@@ -25,3 +29,26 @@ class CorpusResource(dg.ConfigurableResource):
     @property
     def tiny(self) -> bool:
         return self.profile == "tiny"
+
+
+class ExecutorResource(dg.ConfigurableResource):
+    """Which engine runs the sharded stages (quality, decontamination): this process, a local
+    process pool, or a Ray cluster. The output bytes are the same whichever is chosen."""
+
+    kind: str = Field(default="local", description=f"one of {', '.join(KINDS)}")
+    workers: int = Field(default=1, description="process: pool size; ray with address 'local': CPUs")
+    address: str = Field(default="local", description="ray: 'local' (in-process cluster), 'auto', "
+                         "'host:6379' or 'ray://host:10001'")
+    max_retries: int = Field(default=2, description="re-runs of a task whose worker process died")
+
+    def spec(self) -> ExecutorSpec:
+        return ExecutorSpec(kind=self.kind, workers=self.workers, address=self.address, max_retries=self.max_retries)
+
+    @contextmanager
+    def open(self) -> Iterator[object]:
+        """An executor for one step, closed (Ray disconnected) when the step ends."""
+        ex = make_executor(self.spec())
+        try:
+            yield ex
+        finally:
+            ex.close()

@@ -2,8 +2,10 @@
 every pair of filesystem steps.
 
 ``CODECORPUS_FAILPOINTS="commit.swap=kill"`` (or ``raise``; several comma-separated) makes the
-process SIGKILL itself or raise ``InjectedFault`` when it reaches that point; tests may also
-call ``arm``. With nothing armed a failpoint is one dict lookup.
+process SIGKILL itself or raise ``InjectedFault`` when it reaches that point; ``kill-once``
+kills only the first process of a run to get there (a marker file in
+``CODECORPUS_FAILPOINT_DIR``), so a retried task then succeeds. Tests may also call ``arm``.
+With nothing armed a failpoint is one dict lookup.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ _load_env()
 
 
 def arm(name: str, action: str = "raise") -> None:
-    if action not in ("raise", "kill"):
-        raise ValueError(f"failpoint action {action!r}: use 'raise' or 'kill'")
+    if action not in ("raise", "kill", "kill-once"):
+        raise ValueError(f"failpoint action {action!r}: use 'raise', 'kill' or 'kill-once'")
     _ARMED[name] = action
 
 
@@ -58,6 +60,13 @@ def hit(name: str) -> None:
         _SEEN.append(name)
     action = _ARMED.get(name)
     if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "kill-once":
+        marker = os.path.join(os.environ.get("CODECORPUS_FAILPOINT_DIR", "/tmp"), f"{name}.fired")
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "raise":
         raise InjectedFault(f"injected fault at {name}")

@@ -173,16 +173,17 @@ class LocalStore:
             os.rename(link, self.final)
 
     # -- housekeeping (caller holds the lock)
-    def clean(self, keep: int) -> list[str]:
+    def clean(self, keep: int, protect: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
         """Remove partial versions, work folders, link leftovers and versions past ``keep``;
-        recover a set parked by the old layout's killed replace. Returns removed paths."""
+        recover a set parked by the old layout's killed replace. ``protect``: version names to
+        leave alone (a build being resumed). Returns removed paths."""
         removed: list[str] = []
         self._recover_parked(removed)
         current = self.current_version()
         complete = []
         for seq, name in self.versions():
             path = os.path.join(self.versions_dir, name)
-            if name == current:
+            if name == current or name in protect:
                 continue
             if not os.path.isfile(os.path.join(path, MANIFEST)):
                 _rm(path, removed)
@@ -293,14 +294,14 @@ class ObjectStore:
         self.fs.move(tmp, posixpath.join(self.final, MANIFEST))
         failpoints.hit("commit.swapped")
 
-    def clean(self, keep: int) -> list[str]:
+    def clean(self, keep: int, protect: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
         removed: list[str] = []
         current = self.current_version()
         cur_seq = version_seq(current or "") or 0
         complete = []
         for seq, name in self.versions():
             path = posixpath.join(self.final, name)
-            if name == current:
+            if name == current or name in protect:
                 continue
             if self.fs.get_file_info(posixpath.join(path, MANIFEST)).type != pafs.FileType.File:
                 self.fs.delete_dir(path)

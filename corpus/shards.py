@@ -16,7 +16,7 @@ import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,8 @@ DEFAULT_ROW_GROUP_ROWS = 2_000
 DEFAULT_SHARD_ROWS = 50_000
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 COMPRESSION = "zstd"
+DONE_DIR = "_done"  # per-shard completion records of a build in progress
+RESUME_FILE = "_resume.json"  # marks a version a re-run of the same build may continue
 
 
 class ShardSetError(RuntimeError):
@@ -235,9 +237,140 @@ def check_group(*paths: str) -> list[Manifest]:
 # --------------------------------------------------------------------------- writer
 
 
+def _uri_of(path: str, fs_path: str) -> str:
+    """``fs_path`` (inside ``path``'s filesystem) as a URI with ``path``'s scheme."""
+    scheme = path.split("://", 1)[0]
+    return f"{scheme}://{fs_path}"
+
+
 def _storage_guard(path: str, exc: BaseException, doing: str = "writing") -> BaseException:
     """Translate read-only / permission / disk-full failures into a StorageError naming ``path``."""
     return safety.storage_error(path, exc, doing) or exc
+
+
+class PartWriter:
+    """Streams record batches into ``part-*.parquet`` files of one folder (a set's new version),
+    rolling over at ``shard_rows`` rows or ``shard_bytes`` bytes. Used by the set writer itself
+    and by shard tasks on any worker; ``files`` are the manifest records of what it wrote."""
+
+    def __init__(self, fs: pafs.FileSystem, folder: str, schema: pa.Schema, *, name: Callable[[int], str],
+                 shard_rows: int = DEFAULT_SHARD_ROWS, shard_bytes: int = DEFAULT_SHARD_BYTES,
+                 row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, fsync: bool = True, where: str = "") -> None:
+        self.fs, self.folder, self.schema, self.name = fs, folder, schema, name
+        self.shard_rows, self.shard_bytes, self.row_group_rows = shard_rows, shard_bytes, row_group_rows
+        self.fsync = fsync and _is_local(fs)
+        self.where = where or folder
+        self.join = os.path.join if _is_local(fs) else posixpath.join
+        self.files: list[dict[str, Any]] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._sink = None
+        self._cur_name: str | None = None
+        self._cur_rows = 0
+        self._cur_bytes = 0
+
+    def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if batch.num_rows == 0:
+            return
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        if not table.schema.equals(self.schema):
+            try:
+                table = table.select(self.schema.names).cast(self.schema)
+            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ShardSetError(
+                    f"{self.where}: batch schema does not match the shard set's schema "
+                    f"({exc}); expected {self.schema}"
+                ) from exc
+        offset = 0
+        try:
+            while offset < table.num_rows:
+                if self._writer is None:
+                    self._open()
+                chunk = table.slice(offset, self.shard_rows - self._cur_rows)
+                assert self._writer is not None
+                self._writer.write_table(chunk, row_group_size=self.row_group_rows)
+                self._cur_rows += chunk.num_rows
+                self._cur_bytes += chunk.nbytes
+                self.rows += chunk.num_rows
+                offset += chunk.num_rows
+                if self._cur_rows >= self.shard_rows or self._cur_bytes >= self.shard_bytes:
+                    self.close_part()
+        except OSError as exc:
+            raise _storage_guard(self.where, exc) from exc
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.write_batch(pa.Table.from_pylist(rows, schema=self.schema))
+
+    def _open(self) -> None:
+        self._cur_name = self.name(len(self.files))
+        self._sink = self.fs.open_output_stream(self.join(self.folder, self._cur_name))
+        self._writer = pq.ParquetWriter(
+            self._sink, self.schema, compression=COMPRESSION, write_statistics=True, use_dictionary=True
+        )
+        self._cur_rows = 0
+        self._cur_bytes = 0
+
+    def close_part(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._sink.close()
+        name = self._cur_name
+        assert name is not None
+        full = self.join(self.folder, name)
+        if self.fsync:
+            setstore.fsync_path(full)
+        size = self.fs.get_file_info(full).size
+        self.files.append({"name": name, "rows": self._cur_rows, "bytes": size, "sha256": _sha256(self.fs, full)})
+        self._writer = None
+        self._cur_name = None
+
+    def finish(self, empty_part: bool = False) -> list[dict[str, Any]]:
+        """Close the open part; ``empty_part``: write one empty part if nothing was written."""
+        self.close_part()
+        if empty_part and not self.files:
+            self._open()
+            self.close_part()
+        return self.files
+
+    def discard(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._sink.close()
+        except OSError:
+            pass
+        self._writer = None
+
+
+def _sha256(fs: pafs.FileSystem, full: str) -> str:
+    h = hashlib.sha256()
+    with fs.open_input_stream(full) as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PartTarget:
+    """Where a shard task writes its part files: picklable, so it travels to any worker (the
+    folder must be reachable from every node: a shared path or an object-store URI)."""
+
+    uri: str
+    schema: pa.Schema
+    shard_rows: int = DEFAULT_SHARD_ROWS
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS
+    fsync: bool = True
+
+    def writer(self, shard: int) -> PartWriter:
+        """A part writer for input shard ``shard``: files ``part-SSSSS-KKK.parquet``, so the names
+        (and bytes) do not depend on which worker ran the shard or when."""
+        fs, folder = _fs(self.uri)
+        return PartWriter(fs, folder, self.schema, name=lambda k: f"part-{shard:05d}-{k:03d}.parquet",
+                          shard_rows=self.shard_rows, shard_bytes=self.shard_bytes,
+                          row_group_rows=self.row_group_rows, fsync=self.fsync, where=self.uri)
 
 
 class ShardSetWriter:
@@ -264,6 +397,7 @@ class ShardSetWriter:
         inputs: Iterable[str] = (),
         keep_versions: int | None = None,
         durable: bool = True,
+        resumable: bool = False,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -284,11 +418,10 @@ class ShardSetWriter:
         self._tmp = ""
         self._files: list[dict[str, Any]] = []
         self._side: dict[str, dict[str, Any]] = {}
-        self._writer: pq.ParquetWriter | None = None
-        self._cur_name: str | None = None
-        self._cur_rows = 0
-        self._cur_bytes = 0
-        self.rows = 0
+        self._parts: PartWriter | None = None
+        self._added_rows = 0
+        self.resumable = resumable
+        self._done: dict[int, dict[str, Any]] = {}
         self._closed = False
         self._prepared: Manifest | None = None
         self.group: dict[str, Any] = {}
@@ -313,8 +446,20 @@ class ShardSetWriter:
             self._lock = self._store.lock(self.path).acquire()
             try:
                 _roll_forward(self._store)
-                self._store.clean(self.keep_versions)
-                self._version, self._tmp = self._store.new_version()
+                resume = self._find_resumable() if self.resumable else None
+                self._store.clean(self.keep_versions, protect={resume} if resume else set())
+                if resume:
+                    self._version, self._tmp = resume, self._store.version_path(resume)
+                    self._load_done()
+                else:
+                    self._version, self._tmp = self._store.new_version()
+                    if self.resumable:
+                        self._write_resume_marker()
+                if self.schema is not None:
+                    self._parts = PartWriter(self.fs, self._tmp, self.schema, name=PART_TEMPLATE.format,
+                                             shard_rows=self.shard_rows, shard_bytes=self.shard_bytes,
+                                             row_group_rows=self.row_group_rows, fsync=self._fsync,
+                                             where=self.path)
             except BaseException:
                 self._lock.release()
                 self._lock = None
@@ -322,6 +467,20 @@ class ShardSetWriter:
         except OSError as exc:
             raise _storage_guard(self.path, exc, "starting a new version") from exc
         return self
+
+    def _write_resume_marker(self) -> None:
+        with self.fs.open_output_stream(self._store.join(self._tmp, RESUME_FILE)) as fh:
+            fh.write(json.dumps({"key": self._resume_key()}).encode())
+
+    def _drop_resume_state(self) -> None:
+        """Completion records and the resume marker are build state, not part of the set."""
+        join = self._store.join
+        done = join(self._tmp, DONE_DIR)
+        if self.fs.get_file_info(done).type == pafs.FileType.Directory:
+            self.fs.delete_dir(done)
+        marker = join(self._tmp, RESUME_FILE)
+        if self.fs.get_file_info(marker).type == pafs.FileType.File:
+            self.fs.delete_file(marker)
 
     def work_dir(self) -> str:
         """A scratch folder beside this set's versions, removed by the next writer or gc if this
@@ -338,32 +497,12 @@ class ShardSetWriter:
         if batch.num_rows == 0:
             return
         self.open()
-        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        if not table.schema.equals(self.schema):
-            try:
-                table = table.select(self.schema.names).cast(self.schema)
-            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ShardSetError(
-                    f"{self.path}: batch schema does not match the shard set's schema "
-                    f"({exc}); expected {self.schema}"
-                ) from exc
-        offset = 0
-        try:
-            while offset < table.num_rows:
-                if self._writer is None:
-                    self._open_shard()
-                room = self.shard_rows - self._cur_rows
-                chunk = table.slice(offset, room)
-                assert self._writer is not None
-                self._writer.write_table(chunk, row_group_size=self.row_group_rows)
-                self._cur_rows += chunk.num_rows
-                self._cur_bytes += chunk.nbytes
-                self.rows += chunk.num_rows
-                offset += chunk.num_rows
-                if self._cur_rows >= self.shard_rows or self._cur_bytes >= self.shard_bytes:
-                    self._close_shard()
-        except OSError as exc:
-            raise _storage_guard(self.path, exc) from exc
+        assert self._parts is not None
+        self._parts.write_batch(batch)
+
+    @property
+    def rows(self) -> int:
+        return (self._parts.rows if self._parts else 0) + self._added_rows
 
     def side_file_path(self, name: str, rows: int | None = None, **info: Any) -> str:
         """A path inside the new version for a side file the caller writes itself (local data
@@ -393,39 +532,79 @@ class ShardSetWriter:
         if rows:
             self.write_batch(pa.Table.from_pylist(rows, schema=self.schema))
 
-    def _open_shard(self) -> None:
-        self._cur_name = PART_TEMPLATE.format(len(self._files))
-        sink = self.fs.open_output_stream(self._join_tmp(self._cur_name))
-        self._writer = pq.ParquetWriter(
-            sink, self.schema, compression=COMPRESSION, write_statistics=True, use_dictionary=True
-        )
-        self._sink = sink
-        self._cur_rows = 0
-        self._cur_bytes = 0
-
-    def _close_shard(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._sink.close()
-        name = self._cur_name
-        assert name is not None
-        full = self._join_tmp(name)
-        if self._fsync:
-            setstore.fsync_path(full)
-        size = self.fs.get_file_info(full).size
-        self._files.append({"name": name, "rows": self._cur_rows, "bytes": size, "sha256": self._sha256(full)})
-        self._writer = None
-        self._cur_name = None
-        if hasattr(self._lock, "heartbeat"):
-            self._lock.heartbeat()
-
     def _sha256(self, full: str) -> str:
-        h = hashlib.sha256()
-        with self.fs.open_input_stream(full) as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
+        return _sha256(self.fs, full)
+
+    # -- shard tasks (corpus.executor)
+    def target(self) -> PartTarget:
+        """Where shard tasks write this set's parts (the new version's folder)."""
+        self.open()
+        if self.schema is None:
+            raise ShardSetError(f"{self.path}: a set without a schema has no parts")
+        uri = self._tmp if self._local or "://" not in self.path else _uri_of(self.path, self._tmp)
+        return PartTarget(uri, self.schema, self.shard_rows, self.shard_bytes, self.row_group_rows, self._fsync)
+
+    def add_parts(self, files: Iterable[Mapping[str, Any]]) -> None:
+        """Adopt part files a shard task wrote into this version (call in input order)."""
+        if self._parts is not None and self._parts.files:
+            raise ShardSetError(f"{self.path}: add_parts after write_batch would interleave two part orders")
+        for f in files:
+            self._files.append(dict(f))
+            self._added_rows += int(f["rows"])
+        if hasattr(self._lock, "heartbeat"):
+            self._lock.heartbeat()  # object-store locks: this writer is alive
+
+    def done_shards(self) -> dict[int, dict[str, Any]]:
+        """Completion records of shards finished by an earlier, interrupted run of this same
+        build (``resumable=True``): their parts are already in this version."""
+        self.open()
+        return dict(self._done)
+
+    def record_done(self, shard: int, record: Mapping[str, Any]) -> None:
+        """Remember that ``shard`` is finished (its parts are written): a re-run after a kill
+        skips it. Written atomically inside the version; gone once the set is committed."""
+        self.open()
+        self._done[shard] = dict(record)
+        folder = self._store.join(self._tmp, DONE_DIR)
+        self.fs.create_dir(folder, recursive=True)
+        tmp = self._store.join(folder, f"{shard:05d}.json.partial")
+        with self.fs.open_output_stream(tmp) as fh:
+            fh.write(json.dumps(record, sort_keys=True).encode())
+        self.fs.move(tmp, self._store.join(folder, f"{shard:05d}.json"))
+
+    def _resume_key(self) -> str:
+        return stable_hash({"config": self.config_hash, "inputs": self.input_hashes,
+                            "schema": self.schema.to_string(show_schema_metadata=False) if self.schema else "",
+                            "code": CODE_VERSION})
+
+    def _find_resumable(self) -> str | None:
+        """The newest uncommitted version that an interrupted run of this same build left."""
+        key = self._resume_key()
+        cur = setstore.version_seq(self._store.current_version() or "") or 0
+        for seq, name in reversed(self._store.versions()):
+            if seq <= cur:
+                return None
+            base = self._store.version_path(name)
+            join = self._store.join
+            if self.fs.get_file_info(join(base, MANIFEST)).type == pafs.FileType.File:
+                continue
+            marker = join(base, RESUME_FILE)
+            if self.fs.get_file_info(marker).type != pafs.FileType.File:
+                continue
+            with self.fs.open_input_stream(marker) as fh:
+                if json.loads(fh.read().decode() or "{}").get("key") == key:
+                    return name
+        return None
+
+    def _load_done(self) -> None:
+        folder = self._store.join(self._tmp, DONE_DIR)
+        if self.fs.get_file_info(folder).type != pafs.FileType.Directory:
+            return
+        for info in self.fs.get_file_info(pafs.FileSelector(folder)):
+            base = posixpath.basename(info.path)
+            if base.endswith(".json") and base[:-5].isdigit():
+                with self.fs.open_input_stream(info.path) as fh:
+                    self._done[int(base[:-5])] = json.loads(fh.read().decode())
 
     def _join_tmp(self, name: str) -> str:
         return self._store.join(self._tmp, name)
@@ -439,11 +618,10 @@ class ShardSetWriter:
             return self._prepared
         self.open()
         try:
-            self._close_shard()
-            if not self._files and self.schema is not None:
+            if self._parts is not None:
                 # An empty set still has one (empty) shard so readers learn the schema.
-                self._open_shard()
-                self._close_shard()
+                self._files.extend(self._parts.finish(empty_part=not self._files))
+                self._parts = None
             side = []
             for name in sorted(self._side):
                 full = self._join_tmp(name)
@@ -454,7 +632,7 @@ class ShardSetWriter:
                     setstore.fsync_path(full)
                 side.append(self._side[name] | {"bytes": info.size, "sha256": self._sha256(full)})
             manifest = Manifest(
-                rows=self.rows,
+                rows=sum(int(f["rows"]) for f in self._files),
                 bytes=sum(f["bytes"] for f in self._files) + sum(f["bytes"] for f in side),
                 files=self._files,
                 schema=self.schema.to_string(show_schema_metadata=False) if self.schema is not None else "",
@@ -467,6 +645,7 @@ class ShardSetWriter:
                 version=self._version,
                 group=self.group,
             )
+            self._drop_resume_state()
             failpoints.hit("commit.manifest")
             mpath = self._join_tmp(MANIFEST)
             partial = self._join_tmp(f"{MANIFEST}.partial")
@@ -509,13 +688,10 @@ class ShardSetWriter:
         if self._closed:
             return
         try:
-            if self._writer is not None:
-                self._writer.close()
-                self._sink.close()
-        except OSError:
-            pass
+            if self._parts is not None:
+                self._parts.discard()
         finally:
-            self._writer = None
+            self._parts = None
             self._closed = True
             try:
                 if self._tmp and self.fs.get_file_info(self._tmp).type == pafs.FileType.Directory:

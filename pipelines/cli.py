@@ -55,12 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _refusal(exc: BaseException) -> str | None:
     """The message for errors a user fixes by changing paths, permissions, space or timing:
     overlapping output, busy set, read-only / permission / disk full, invalid text, a shard
-    set that is missing or malformed. Anything else is a bug and keeps its traceback."""
+    set that is missing or malformed, an unreachable cluster, a shard task that failed for good
+    (named). Anything else is a bug and keeps its traceback."""
     from corpus import safety
+    from corpus.executor import ExecutorError, TaskError
     from corpus.locks import SetBusyError
     from corpus.shards import ShardSetError
 
-    if isinstance(exc, (safety.SafetyError, SetBusyError, ShardSetError)):
+    if isinstance(exc, (safety.SafetyError, SetBusyError, ShardSetError, ExecutorError, TaskError)):
         return str(exc)
     if isinstance(exc, OSError):
         where = exc.filename or "output"

@@ -13,6 +13,6 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d" " -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch first, by exact version, so no dependency can pull a CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[test,bench]"
+  .venv/bin/python -m pip install -q -e ".[test,bench,ray]"
   echo "$want" > "$stamp"
 fi

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import safety, shards
+from corpus import failpoints, safety, shards, stagerun
 from corpus.decontam import ngrams
 from corpus.decontam.benchmarks import (
     DEFAULT_BENCHMARKS,
@@ -55,6 +55,9 @@ class Hit:
     ngram: str
 
 
+MAX_EXAMPLES = 10  # first removed rows kept in the stats, for review
+
+
 @dataclass
 class FilterStats:
     rows_in: int = 0
@@ -72,6 +75,24 @@ class FilterStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def shard_dict(self) -> dict[str, Any]:
+        """``as_dict`` plus the distinct task ids hit (what ``merge`` needs to count them)."""
+        return self.as_dict() | {"task_ids": {b: sorted(t) for b, t in self._tasks.items()}}
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Add one shard's ``shard_dict``; merged in input order this equals one sequential pass."""
+        for k in ("rows_in", "rows_kept", "rows_removed", "bytes_in", "empty_or_null"):
+            setattr(self, k, getattr(self, k) + int(other[k]))
+        for k in ("removed_per_benchmark", "skipped"):
+            mine = getattr(self, k)
+            for key, v in other[k].items():
+                mine[key] = mine.get(key, 0) + v
+        for b, ids in other["task_ids"].items():
+            self._tasks.setdefault(b, set()).update(ids)
+        self.tasks_hit = {b: len(t) for b, t in sorted(self._tasks.items())}
+        self.examples.extend(other["examples"][: max(0, MAX_EXAMPLES - len(self.examples))])
+        self.skipped_examples.extend(other["skipped_examples"][: max(0, 20 - len(self.skipped_examples))])
 
 
 class Decontaminator:
@@ -290,38 +311,36 @@ class Decontaminator:
         batch_size: int = shards.DEFAULT_ROW_GROUP_ROWS,
         max_rows: int | None = None,
         invalid_text: str | None = None,
+        executor: Any = None,
     ) -> FilterStats:
         """Stream ``in_path`` (a shard set or a folder/file of Parquet), writing rows without any
         benchmark n-gram to ``out_path`` (same schema: extra columns pass through) and one row per
-        removed input row to ``removed_path`` (``id``, ``benchmark``, ``task_id``, ``ngram``...)."""
+        removed input row to ``removed_path`` (``id``, ``benchmark``, ``task_id``, ``ngram``...).
+
+        One task per input file runs on ``executor`` (corpus.executor); the index travels to
+        each worker once as shared state, and the bytes do not depend on the executor."""
         t0 = time.perf_counter()
         files = shards.list_parquet_inputs(in_path)
-        schema = shards.parquet_file_schema(files[0])
-        _check_columns(files[0], schema, text_column)
-        schema = safety.text_schema(schema, [text_column])
+        for f in files:  # every input's columns are checked before any work starts
+            _check_columns(f, shards.parquet_file_schema(f), text_column)
+        schema = safety.text_schema(shards.parquet_file_schema(files[0]), [text_column])
         cfg = self.config_for(config, text_column)
-        stats = FilterStats()
-        check = safety.TextCheck(invalid_text or safety.default_policy())
         hashes = list(input_hashes)
         inputs = [in_path, *files]
-        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs)
-        rem_w = shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs)
+        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs,
+                                       resumable=True)
+        rem_w = shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs,
+                                      resumable=True)
+        stats = FilterStats()
         with shards.commit_together(kept_w, rem_w):
-            for f in files:
-                fschema = shards.parquet_file_schema(f)
-                _check_columns(f, fschema, text_column)
-                row = 0
-                for batch in shards.iter_parquet_file(f, batch_size=batch_size):
-                    if max_rows is not None and stats.rows_in >= max_rows:
-                        break
-                    if max_rows is not None and stats.rows_in + batch.num_rows > max_rows:
-                        batch = batch.slice(0, max_rows - stats.rows_in)
-                    n = batch.num_rows
-                    batch = safety.validate_text(batch, [text_column], f, check, first_row=row)
-                    row += n
-                    self._filter_batch(batch, text_column, kept_w, rem_w, stats, f)
+            task = _DecontamShardTask(text_column, kept_w.target(), rem_w.target(), batch_size,
+                                      invalid_text or safety.default_policy())
+            results = stagerun.run_shard_tasks(
+                {"kept": kept_w, "removed": rem_w}, stagerun.plan_jobs(files, max_rows), task,
+                executor=executor, shared=self, passthrough=(safety.InvalidTextError, DecontamError))
+            for r in results:
+                stats.merge(r["stats"])
             stats.seconds = time.perf_counter() - t0
-            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
             summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
                                          "fingerprint": self.fingerprint}
             kept_w.extra.update(decontam=summary)
@@ -332,8 +351,8 @@ class Decontaminator:
         """The config dict ``filter_shard_set`` hashes into the manifests (for ``shards.up_to_date``)."""
         return dict(config or {}) | {"decontam": self.fingerprint, "text_column": text_column}
 
-    def _filter_batch(self, batch: pa.RecordBatch, text_column: str, kept_w: shards.ShardSetWriter,
-                      rem_w: shards.ShardSetWriter, stats: FilterStats, where: str) -> None:
+    def _filter_batch(self, batch: pa.RecordBatch, text_column: str, kept_w: shards.PartWriter,
+                      rem_w: shards.PartWriter, stats: FilterStats, where: str, row_base: int = 0) -> None:
         col = batch.column(text_column)
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             raise DecontamError(f"{where}: column {text_column!r} has type {col.type}, expected a string column")
@@ -356,7 +375,7 @@ class Decontaminator:
         for i in sorted(hits):
             h = hits[i]
             rows.append({
-                "id": ids[i] if ids[i] is not None else f"row-{stats.rows_in - batch.num_rows + i}",
+                "id": ids[i] if ids[i] is not None else f"row-{row_base + stats.rows_in - batch.num_rows + i}",
                 "benchmark": h[0].benchmark,
                 "task_id": h[0].task_id,
                 "ngram": h[0].ngram,
@@ -370,7 +389,7 @@ class Decontaminator:
         stats.tasks_hit = {b: len(t) for b, t in sorted(stats._tasks.items())}
         rem_w.write_rows(rows)
         stats.rows_removed += len(rows)
-        room = 10 - len(stats.examples)
+        room = MAX_EXAMPLES - len(stats.examples)
         stats.examples.extend({k: r[k] for k in ("id", "benchmark", "task_id", "ngram")} for r in rows[:max(room, 0)])
 
 
@@ -406,6 +425,41 @@ def _arrow_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64)
     data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     return data, offsets - offsets[0]
+
+
+@dataclass(frozen=True)
+class _DecontamShardTask:
+    """Decontaminate one input file into its own kept and removed parts (runs on any worker;
+    the Decontaminator arrives once per worker as the executor's shared state)."""
+
+    text_column: str
+    kept: shards.PartTarget
+    removed: shards.PartTarget
+    batch_size: int
+    policy: str
+
+    def __call__(self, job: stagerun.ShardJob, d: Decontaminator) -> dict[str, Any]:
+        stats = FilterStats()
+        check = safety.TextCheck(self.policy)
+        kw, rw = self.kept.writer(job.index), self.removed.writer(job.index)
+        row = 0
+        failpoints.hit("task.shard")
+        try:
+            for batch in shards.iter_parquet_file(job.file, batch_size=self.batch_size):
+                if job.max_rows is not None:
+                    if row >= job.max_rows:
+                        break
+                    batch = batch.slice(0, job.max_rows - row)
+                n = batch.num_rows
+                batch = safety.validate_text(batch, [self.text_column], job.file, check, first_row=row)
+                row += n
+                d._filter_batch(batch, self.text_column, kw, rw, stats, job.file, job.row_offset)
+            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
+            return {"parts": {"kept": kw.finish(), "removed": rw.finish()}, "stats": stats.shard_dict()}
+        except BaseException:
+            kw.discard()
+            rw.discard()
+            raise
 
 
 def _check_columns(path: str, schema: pa.Schema, text_column: str) -> None:

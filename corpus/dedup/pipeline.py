@@ -20,13 +20,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import safety, shards
+from corpus import safety, shards, stagerun
 from corpus.dedup.config import DedupConfig, DedupStats
 from corpus.dedup.inputs import REQUIRED_COLUMNS, DedupInputError, InputPlan, parquet_meta, plan_inputs
 from corpus.dedup.lsh import band_keys
@@ -35,6 +36,7 @@ from corpus.dedup.normalize import normalized_hashes
 from corpus.dedup.policy import POLICY_COLUMNS, is_permissive, order_by_sql
 from corpus.dedup.unionfind import UnionFind
 from corpus.dedup.verify import verify_pairs
+from corpus.executor import LocalExecutor
 
 CLUSTER_COLUMN = "cluster_id"
 CLUSTERS_SCHEMA = pa.schema(
@@ -387,6 +389,18 @@ def _write_outputs(
     return kept_total
 
 
+@dataclass(frozen=True)
+class _MapTask:
+    """``map_shard`` for one input file, on any worker (the MinHasher is the shared state)."""
+
+    config: DedupConfig
+    work: str
+    offsets: tuple[int, ...]
+
+    def __call__(self, job: stagerun.ShardJob, hasher: MinHasher) -> MapResult:
+        return map_shard(job.file, job.index, self.offsets[job.index], self.config, self.work, hasher)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -400,11 +414,17 @@ def run_dedup(
     work_dir: str | None = None,
     log: Callable[[str], None] | None = None,
     input_paths: Sequence[str] = (),
+    executor: Any = None,
 ) -> DedupStats:
     """Deduplicate the rows of ``input_files`` (Parquet with ``id`` and ``content``) into a new
     shard set at ``output_path`` (same columns + ``cluster_id``) and, if given, the clusters table
     (``id, cluster_id, kept, reason``) at ``clusters_path``. Both commit as one unit
     (``shards.commit_together``); an output overlapping ``input_files``/``input_paths`` is refused.
+
+    The map phase (normalize, hash, sign, band keys: most of the work) runs one task per input
+    file on ``executor`` (corpus.executor); the work folder must be reachable from every worker
+    (give ``work_dir`` on shared storage for a multi-node cluster). Grouping and writing run here,
+    so the output bytes do not depend on the executor.
     """
     config = config or DedupConfig()
     stats = DedupStats()
@@ -444,9 +464,11 @@ def run_dedup(
             os.makedirs(work, exist_ok=True)
         try:
             hasher = MinHasher(config.num_perm, config.ngram, config.seed, config.backend)
-            maps = [
-                map_shard(f, i, plan.row_offsets[i], config, work, hasher) for i, f in enumerate(plan.files)
-            ]
+            jobs = [stagerun.ShardJob(i, f) for i, f in enumerate(plan.files)]
+            task = _MapTask(config, work, tuple(plan.row_offsets))
+            maps = list((executor or LocalExecutor()).map(
+                task, jobs, hasher, label=stagerun.ShardJob.label,
+                passthrough=(DedupInputError, safety.InvalidTextError, shards.ShardSetError)))
             stats.input_bytes = sum(m.bytes for m in maps)
             timer("map")
             con = _connect(work, config)

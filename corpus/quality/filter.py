@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import safety, shards
+from corpus import failpoints, safety, shards, stagerun
 from corpus.quality.bytestats import BYTE_METRICS, byte_metrics
 from corpus.quality.metrics import METRICS, parse_errors
 from corpus.quality.rules import Rule, RuleSet
@@ -42,6 +42,9 @@ DROPPED_SCHEMA = pa.schema(
 
 class QualityInputError(ValueError):
     """Input rows the filter cannot judge (missing column, wrong type); names the file."""
+
+
+EXAMPLES_PER_RULE = 3  # first dropped rows kept per rule, for review in metadata
 
 
 @dataclass
@@ -68,6 +71,24 @@ class QualityStats:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__) | {"rows_dropped": self.rows_dropped}
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Add one shard's stats (``as_dict`` form); merged in input order this equals the stats
+        of one sequential pass (same sums, same first examples, same key order)."""
+        for k in ("rows_in", "rows_kept", "bytes_in", "bytes_kept"):
+            setattr(self, k, getattr(self, k) + int(other[k]))
+        for k in ("dropped", "dropped_bytes", "fired", "skipped"):
+            mine = getattr(self, k)
+            for key, v in other[k].items():
+                mine[key] = mine.get(key, 0) + v
+        for lang, (n_in, n_kept) in other["per_language"].items():
+            entry = self.per_language.setdefault(lang, [0, 0])
+            entry[0] += n_in
+            entry[1] += n_kept
+        for rule, ex in other["examples"].items():
+            mine_ex = self.examples.setdefault(rule, [])
+            mine_ex.extend(list(e) for e in ex[: max(0, EXAMPLES_PER_RULE - len(mine_ex))])
+        self.skipped_examples.extend(other["skipped_examples"][: max(0, 20 - len(self.skipped_examples))])
 
 
 class QualityFilter:
@@ -168,46 +189,39 @@ class QualityFilter:
         batch_size: int = 1000,
         max_rows: int | None = None,
         invalid_text: str | None = None,
+        executor: Any = None,
     ) -> QualityStats:
         """Stream ``in_path`` (shard set or Parquet folder/file) into kept rows at ``out_path``
         (input schema, extra columns passed through) and ``dropped_path`` (id, rule, value...),
         committed as one unit. Content that is not UTF-8 is skipped and counted, or fails the run
-        (``invalid_text``); binary content columns are read as UTF-8 text."""
+        (``invalid_text``); binary content columns are read as UTF-8 text.
+
+        One task per input file runs on ``executor`` (corpus.executor; default: this process);
+        the output is the same bytes whatever the executor and worker count, and a re-run after
+        a kill finishes only the files that were not done."""
         t0 = time.perf_counter()
         files = shards.list_parquet_inputs(in_path)
         col = self.content_column
+        for f in files:  # every input's columns are checked before any work starts
+            _check_content_column(f, col)
         schema = safety.text_schema(shards.parquet_file_schema(files[0]), [col])
         cfg = self.config_for(config, language)
-        stats = QualityStats()
-        check = safety.TextCheck(invalid_text or safety.default_policy())
         hashes = list(input_hashes)
         inputs = [in_path, *files]
-        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs)
-        drop_w = shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs)
+        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs,
+                                       resumable=True)
+        drop_w = shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs,
+                                       resumable=True)
+        stats = QualityStats()
         with shards.commit_together(kept_w, drop_w):
-            for f in files:
-                fschema = shards.parquet_file_schema(f)
-                if col not in fschema.names:
-                    raise QualityInputError(
-                        f"{f}: no column {col!r} (columns: {fschema.names}); quality filters need code rows"
-                    )
-                ctype = fschema.field(col).type
-                if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)
-                        or pa.types.is_binary(ctype) or pa.types.is_large_binary(ctype)):
-                    raise QualityInputError(f"{f}: column {col!r} has type {ctype}, expected string (or UTF-8 binary)")
-                row = 0
-                for batch in shards.iter_parquet_file(f, batch_size=batch_size):
-                    if max_rows is not None:
-                        room = max_rows - stats.rows_in
-                        if room <= 0:
-                            break
-                        batch = batch.slice(0, room)
-                    n = batch.num_rows
-                    batch = safety.validate_text(batch, [col], f, check, first_row=row)
-                    row += n
-                    self._filter_batch(batch, language, kept_w, drop_w, stats)
+            task = _QualityShardTask(language, kept_w.target(), drop_w.target(), batch_size,
+                                     invalid_text or safety.default_policy())
+            results = stagerun.run_shard_tasks(
+                {"kept": kept_w, "dropped": drop_w}, stagerun.plan_jobs(files, max_rows), task,
+                executor=executor, shared=self, passthrough=(safety.InvalidTextError, QualityInputError))
+            for r in results:
+                stats.merge(r["stats"])
             stats.seconds = time.perf_counter() - t0
-            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
             summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
                                          "rules": self.rules.fingerprint, "rules_path": self.rules.path}
             kept_w.extra.update(quality=summary)
@@ -219,8 +233,8 @@ class QualityFilter:
         return dict(config or {}) | {"rules": self.rules.fingerprint, "language": language,
                                      "content_column": self.content_column}
 
-    def _filter_batch(self, batch: pa.RecordBatch, language: str, kept_w: shards.ShardSetWriter,
-                      drop_w: shards.ShardSetWriter, stats: QualityStats) -> None:
+    def _filter_batch(self, batch: pa.RecordBatch, language: str, kept_w: shards.PartWriter,
+                      drop_w: shards.PartWriter, stats: QualityStats) -> None:
         keep, dropped = self.evaluate(batch, language)
         content = batch.column(self.content_column)
         nbytes = pc.fill_null(pc.binary_length(content), 0).to_numpy(zero_copy_only=False)
@@ -240,12 +254,57 @@ class QualityFilter:
             entry[1] += int(k)
         for d in dropped:
             ex = stats.examples.setdefault(d["rule"], [])
-            if len(ex) < 3:
+            if len(ex) < EXAMPLES_PER_RULE:
                 ex.append([d["id"], d["value"]])
             stats.dropped[d["rule"]] = stats.dropped.get(d["rule"], 0) + 1
             stats.dropped_bytes[d["rule"]] = stats.dropped_bytes.get(d["rule"], 0) + d["bytes"]
             for r in d["fired"]:
                 stats.fired[r] = stats.fired.get(r, 0) + 1
+
+
+def _check_content_column(f: str, col: str) -> None:
+    fschema = shards.parquet_file_schema(f)
+    if col not in fschema.names:
+        raise QualityInputError(f"{f}: no column {col!r} (columns: {fschema.names}); quality filters need code rows")
+    ctype = fschema.field(col).type
+    if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)
+            or pa.types.is_binary(ctype) or pa.types.is_large_binary(ctype)):
+        raise QualityInputError(f"{f}: column {col!r} has type {ctype}, expected string (or UTF-8 binary)")
+
+
+@dataclass(frozen=True)
+class _QualityShardTask:
+    """Filter one input file into its own kept and dropped parts (runs on any worker; the
+    QualityFilter arrives as the executor's shared state)."""
+
+    language: str
+    kept: shards.PartTarget
+    dropped: shards.PartTarget
+    batch_size: int
+    policy: str
+
+    def __call__(self, job: stagerun.ShardJob, filt: QualityFilter) -> dict[str, Any]:
+        stats = QualityStats()
+        check = safety.TextCheck(self.policy)
+        kw, dw = self.kept.writer(job.index), self.dropped.writer(job.index)
+        row = 0
+        failpoints.hit("task.shard")
+        try:
+            for batch in shards.iter_parquet_file(job.file, batch_size=self.batch_size):
+                if job.max_rows is not None:
+                    if row >= job.max_rows:
+                        break
+                    batch = batch.slice(0, job.max_rows - row)
+                n = batch.num_rows
+                batch = safety.validate_text(batch, [filt.content_column], job.file, check, first_row=row)
+                row += n
+                filt._filter_batch(batch, self.language, kw, dw, stats)
+            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
+            return {"parts": {"kept": kw.finish(), "dropped": dw.finish()}, "stats": stats.as_dict()}
+        except BaseException:
+            kw.discard()
+            dw.discard()
+            raise
 
 
 def _metric_frame(content: pa.Array, metrics: list[str], lang: str) -> pl.DataFrame:

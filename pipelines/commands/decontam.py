@@ -6,6 +6,10 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
+
+from corpus.executor import make_executor
+from pipelines.commands._executor import add_executor_arguments, executor_spec
 
 NAME = "decontam"
 HELP = "drop rows that share an n-gram (default 10) with HumanEval/MBPP/GSM8K/MATH or your own benchmark files"
@@ -42,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--find", metavar="FILE", help="print the benchmark hits of one text file and exit")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    add_executor_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -72,9 +77,10 @@ def main(args: argparse.Namespace) -> int:
     removed = args.removed or args.output.rstrip("/") + "_removed"
     try:
         column = args.text_column or _guess_column(args.input)
-        stats = d.filter_shard_set(args.input, os.path.abspath(args.output), os.path.abspath(removed),
-                                   text_column=column, config={"cli": True, "max_rows": args.max_rows},
-                                   max_rows=args.max_rows, invalid_text=args.invalid_text)
+        with closing(make_executor(executor_spec(args))) as ex:
+            stats = d.filter_shard_set(args.input, os.path.abspath(args.output), os.path.abspath(removed),
+                                       text_column=column, config={"cli": True, "max_rows": args.max_rows},
+                                       max_rows=args.max_rows, invalid_text=args.invalid_text, executor=ex)
     except (DecontamError, shards.ShardSetError) as exc:
         print(f"codecorpus decontam: {exc}", file=sys.stderr)
         return 2

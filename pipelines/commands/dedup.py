@@ -4,6 +4,10 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
+
+from corpus.executor import make_executor
+from pipelines.commands._executor import add_executor_arguments, executor_spec
 
 NAME = "dedup"
 HELP = "exact + near-duplicate removal (MinHash LSH) of Parquet files with `id` and `content`"
@@ -43,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--force", action="store_true", help="recompute even if --output is up to date")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    add_executor_arguments(p)
 
 
 def input_fingerprints(input_path: str, files: list[str]) -> list[str]:
@@ -85,8 +90,9 @@ def main(args: argparse.Namespace) -> int:
         ):
             print(f"dedup: {out} is up to date with its input and settings (use --force to recompute)")
             return 0
-        stats = run_dedup(files, out, clusters, cfg, input_hashes=hashes, input_paths=[args.input],
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+        with closing(make_executor(executor_spec(args))) as ex:
+            stats = run_dedup(files, out, clusters, cfg, input_hashes=hashes, input_paths=[args.input],
+                              log=lambda m: print(m, file=sys.stderr, flush=True), executor=ex)
     except (DedupInputError, shards.ShardSetError) as exc:
         print(f"codecorpus dedup: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,10 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
+
+from corpus.executor import make_executor
+from pipelines.commands._executor import add_executor_arguments, executor_spec
 
 NAME = "quality"
 HELP = "filter code rows with the rule-based quality filters (rules.yaml: line length, alnum, encoded data...)"
@@ -39,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: CODECORPUS_INVALID_TEXT, else skip)")
     p.add_argument("--list-rules", action="store_true", help="print the rules for --language and exit")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    add_executor_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -59,10 +64,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     dropped = args.dropped or args.output.rstrip("/") + "_dropped"
     try:
-        stats = QualityFilter(rules).filter_shard_set(
-            args.input, os.path.abspath(args.output), os.path.abspath(dropped), language=args.language,
-            config={"cli": True, "max_rows": args.max_rows}, max_rows=args.max_rows,
-            invalid_text=args.invalid_text)
+        with closing(make_executor(executor_spec(args))) as ex:
+            stats = QualityFilter(rules).filter_shard_set(
+                args.input, os.path.abspath(args.output), os.path.abspath(dropped), language=args.language,
+                config={"cli": True, "max_rows": args.max_rows}, max_rows=args.max_rows,
+                invalid_text=args.invalid_text, executor=ex)
     except (QualityInputError, shards.ShardSetError, ValueError) as exc:
         print(f"codecorpus quality: {exc}", file=sys.stderr)
         return 2

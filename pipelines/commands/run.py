@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from pipelines.commands._executor import add_executor_arguments, executor_spec
+
 NAME = "run"
 HELP = "materialize every asset (all partitions) on the local Dagster instance"
 DESCRIPTION = (
@@ -25,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="console level of Dagster's event log (default WARNING; the UI keeps everything)")
     p.add_argument("--list", action="store_true", help="print the plan (waves of assets and partitions) and exit")
+    add_executor_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.data:
         os.environ["CODECORPUS_DATA"] = os.path.abspath(args.data)
-    resources = default_resources(data_root=args.data and os.path.abspath(args.data), profile=args.profile)
+    resources = default_resources(data_root=args.data and os.path.abspath(args.data), profile=args.profile,
+                                  executor=executor_spec(args))
     defs = build_definitions(resources)
     if args.ephemeral:
         instance = dg.DagsterInstance.ephemeral()

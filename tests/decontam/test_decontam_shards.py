@@ -19,7 +19,7 @@ from decontam_helpers import (
 
 from assets.decontam import code_clean, general_clean, math_clean, text_code_clean
 from assets.partitions import text_batch_partitions
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 from corpus import shards
 from corpus.decontam import REMOVED_SCHEMA, DecontamError
 from corpus.schemas import TEXT_SCHEMA
@@ -93,7 +93,7 @@ def test_malformed_parquet_input_names_the_file(tmp_path, decon):
 
 def _materialize(assets, tmp_path, partition=None, instance=None, run_config=None):
     return dg.materialize(
-        assets, partition_key=partition, resources={"corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
+        assets, partition_key=partition, resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
         instance=instance or dg.DagsterInstance.ephemeral(), run_config=run_config, raise_on_error=False,
     )
 

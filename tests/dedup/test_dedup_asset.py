@@ -13,14 +13,14 @@ from dedup_fixtures import (
 )
 
 from assets.dedup import code_dedup
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 
 
 def _materialize(tmp_path, config=None):
     return dg.materialize(
         [code_dedup],
         partition_key="python",
-        resources={"corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
+        resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
         instance=dg.DagsterInstance.ephemeral(),
         run_config={"ops": {"code_dedup": {"config": config or {}}}},
         raise_on_error=False,
@@ -86,7 +86,7 @@ def test_code_dedup_subset_selection_reports_only_selected(tmp_path):
     write_code_set(corpus.path("code_files", "python"), rows_from_files(unrelated_files(3)))
     result = dg.materialize(
         [code_dedup], selection=["code_dedup_clusters"], partition_key="python",
-        resources={"corpus": corpus}, instance=dg.DagsterInstance.ephemeral(),
+        resources={"executor": ExecutorResource(), "corpus": corpus}, instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
     keys = [m.asset_key.path for m in result.asset_materializations_for_node("code_dedup")]

@@ -13,7 +13,7 @@ from quality_helpers import CODE_DEDUP_SCHEMA, GOOD_PY, code_row, stdlib_file, w
 
 import assets.quality as quality_assets
 from assets.quality import code_quality
-from assets.resources import CorpusResource
+from assets.resources import CorpusResource, ExecutorResource
 from corpus import safety, shards
 from corpus.quality import DEFAULT_RULES_PATH, DROPPED_SCHEMA, QualityFilter, QualityInputError, load_rules
 from pipelines.cli import main as cli
@@ -77,7 +77,7 @@ def test_bad_inputs_fail_clearly(tmp_path):
 def _run(tmp_path, run_config=None, partition="python"):
     return dg.materialize(
         [code_quality], partition_key=partition, run_config=run_config, raise_on_error=False,
-        resources={"corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
+        resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root=str(tmp_path), profile="tiny")},
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -141,7 +141,7 @@ def test_schedule_cron_from_env_and_requests_every_language(monkeypatch):
         import assets.decontam as decontam_assets
 
         repo = dg.Definitions.merge(mod.defs, decontam_assets.defs, dg.Definitions(
-            resources={"corpus": CorpusResource(data_root="/tmp")})).get_repository_def()
+            resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root="/tmp")})).get_repository_def()
         sched = repo.get_schedule_def("code_filters_nightly")
         assert sched.cron_schedule == "15 1 * * 6"
         ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 1, 3, 1, 15),
@@ -165,7 +165,7 @@ def test_stage_modules_merge_into_one_code_location():
 
     assert {"quality", "decontam"} <= {m.name for m in pkgutil.iter_modules(assets.__path__)}
     defs = dg.Definitions.merge(quality_assets.defs, decontam_assets.defs,
-                                dg.Definitions(resources={"corpus": CorpusResource(data_root="/tmp")}))
+                                dg.Definitions(resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root="/tmp")}))
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert {"code_quality", "code_quality_dropped", "code_clean", "code_clean_removed", "text_code_clean",
             "text_code_clean_removed", "math_clean", "general_clean"} <= keys
@@ -215,7 +215,7 @@ def test_automation_condition_requests_the_partition_whose_upstream_changed():
 
     upstream = dg.AssetSpec("code_dedup", partitions_def=quality_assets.language_partitions)
     defs = dg.Definitions.merge(quality_assets.defs, decontam_assets.defs, dg.Definitions(
-        assets=[upstream], resources={"corpus": CorpusResource(data_root="/tmp")}))
+        assets=[upstream], resources={"executor": ExecutorResource(), "corpus": CorpusResource(data_root="/tmp")}))
     instance = dg.DagsterInstance.ephemeral()
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0

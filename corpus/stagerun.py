@@ -1,0 +1,101 @@
+"""The driver side of a sharded stage: plan one job per input shard, run the jobs on any
+executor, keep per-shard completion records, and adopt the part files in input order.
+
+Workers write ``part-SSSSS-KKK.parquet`` into the new version of every output set (a task's
+names and bytes depend only on its shard), the driver records each finished shard inside the
+version (``_done/SSSSS.json``) and commits. A driver killed mid-stage leaves an uncommitted
+version that the next run of the same build picks up, re-running only unfinished shards, so
+its bytes equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from corpus import failpoints, shards
+from corpus.executor import LocalExecutor, make_executor
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One input shard: its position (names the output parts), its file and a row cap."""
+
+    index: int
+    file: str
+    max_rows: int | None = None
+    row_offset: int = 0  # rows in the shards before this one (for row numbers that name a row)
+
+    def label(self) -> str:
+        return f"input shard {self.index} ({self.file})"
+
+
+def plan_jobs(files: Sequence[str], max_rows: int | None = None) -> list[ShardJob]:
+    """A job per file, with its row offset from the Parquet footers; ``max_rows`` is split over
+    the files in order, so a cap means the same rows whatever runs the jobs."""
+    jobs, offset = [], 0
+    left = max_rows
+    for i, f in enumerate(files):
+        if left is not None and left <= 0:
+            break
+        fs, p = shards._fs(f)
+        with fs.open_input_file(p) as fh:
+            n = pq.ParquetFile(fh).metadata.num_rows
+        cap = None if left is None else min(n, left)
+        jobs.append(ShardJob(i, f, cap, offset))
+        offset += n
+        if left is not None:
+            left -= cap
+    return jobs
+
+
+def _files_exist(w: shards.ShardSetWriter, files: Sequence[Mapping[str, Any]]) -> bool:
+    target = w.target()
+    fs, folder = shards._fs(target.uri)
+    join = os.path.join if isinstance(fs, pafs.LocalFileSystem) else posixpath.join
+    return all(fs.get_file_info(join(folder, f["name"])).type == pafs.FileType.File for f in files)
+
+
+def run_shard_tasks(
+    writers: Mapping[str, shards.ShardSetWriter],
+    jobs: Sequence[ShardJob],
+    task: Callable[[ShardJob, Any], dict[str, Any]],
+    *,
+    executor=None,
+    shared: Any = None,
+    passthrough: tuple[type[BaseException], ...] = (),
+    on_result: Callable[[ShardJob, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``task(job, shared)`` for every job not finished by an interrupted earlier run; each
+    result holds ``{"parts": {writer name: [file records]}, ...}``. Returns the results in job
+    order after adding every writer's parts in that order."""
+    executor = executor or LocalExecutor()
+    names = list(writers)
+    primary = writers[names[0]]
+    done = primary.done_shards()
+    if done and not all(_files_exist(writers[n], r["parts"].get(n, [])) for r in done.values() for n in names):
+        done = {}  # an output's version was cleaned meanwhile: redo every shard
+    todo = [j for j in jobs if j.index not in done]
+    results: dict[int, dict[str, Any]] = {j.index: done[j.index] for j in jobs if j.index in done}
+    for job, res in zip(todo, executor.map(task, todo, shared, label=ShardJob.label, passthrough=passthrough)):
+        primary.record_done(job.index, res)
+        failpoints.hit("stage.shard_recorded")
+        results[job.index] = res
+        if on_result:
+            on_result(job, res)
+    ordered = [results[j.index] for j in jobs]
+    for name in names:
+        for res in ordered:
+            writers[name].add_parts(res["parts"].get(name, []))
+    return ordered
+
+
+def executor_for(spec) -> Any:
+    """An executor from an ExecutorSpec (None: this process)."""
+    return LocalExecutor() if spec is None else make_executor(spec)
