@@ -32,8 +32,9 @@ class CorpusResource(dg.ConfigurableResource):
 
 
 class ExecutorResource(dg.ConfigurableResource):
-    """Which engine runs the sharded stages (quality, decontamination): this process, a local
-    process pool, or a Ray cluster. The output bytes are the same whichever is chosen."""
+    """Which engine runs the sharded stages (the near-dedup map phase, quality filters,
+    decontamination): this process, a local process pool, or a Ray cluster. The output bytes
+    are the same whichever is chosen."""
 
     kind: str = Field(default="local", description=f"one of {', '.join(KINDS)}")
     workers: int = Field(default=1, description="process: pool size; ray with address 'local': CPUs")

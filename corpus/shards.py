@@ -47,6 +47,11 @@ class ShardSetError(RuntimeError):
 # --------------------------------------------------------------------------- paths
 
 
+def abspath(path: str) -> str:
+    """``path`` made absolute if it is local; object-store URIs (s3://...) unchanged."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def data_root() -> str:
     """The data root: ``CODECORPUS_DATA`` or ``./data`` (any local path or pyarrow URI)."""
     return os.environ.get("CODECORPUS_DATA", os.path.abspath("data"))
@@ -564,6 +569,8 @@ class ShardSetWriter:
         """Remember that ``shard`` is finished (its parts are written): a re-run after a kill
         skips it. Written atomically inside the version; gone once the set is committed."""
         self.open()
+        if hasattr(self._lock, "heartbeat"):
+            self._lock.heartbeat()  # object-store locks: this writer is alive
         self._done[shard] = dict(record)
         folder = self._store.join(self._tmp, DONE_DIR)
         self.fs.create_dir(folder, recursive=True)

@@ -456,12 +456,12 @@ def run_dedup(
     # Both sets are locked for the whole run and committed as one unit; the spill folder lives
     # beside the output's versions, so only a dead run's leftovers are ever cleaned up.
     with shards.commit_together(*writers):
-        own_work = work_dir is None
-        if own_work:
-            work = out.work_dir() if "://" not in output_path else tempfile.mkdtemp(prefix="codecorpus-dedup-")
-        else:
-            work = work_dir
-            os.makedirs(work, exist_ok=True)
+        if work_dir is None and "://" not in output_path:
+            work = out.work_dir()
+        else:  # a private folder inside the given one (shared storage for a multi-node cluster)
+            if work_dir:
+                os.makedirs(work_dir, exist_ok=True)
+            work = tempfile.mkdtemp(prefix="codecorpus-dedup-", dir=work_dir)
         try:
             hasher = MinHasher(config.num_perm, config.ngram, config.seed, config.backend)
             jobs = [stagerun.ShardJob(i, f) for i, f in enumerate(plan.files)]
@@ -481,7 +481,6 @@ def run_dedup(
         finally:
             if con is not None:
                 con.close()
-            if own_work:
-                shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     stats.phase_seconds["total"] = round(time.perf_counter() - t0, 3)
     return stats

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from contextlib import closing
 
@@ -78,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         column = args.text_column or _guess_column(args.input)
         with closing(make_executor(executor_spec(args))) as ex:
-            stats = d.filter_shard_set(args.input, os.path.abspath(args.output), os.path.abspath(removed),
+            stats = d.filter_shard_set(args.input, shards.abspath(args.output), shards.abspath(removed),
                                        text_column=column, config={"cli": True, "max_rows": args.max_rows},
                                        max_rows=args.max_rows, invalid_text=args.invalid_text, executor=ex)
     except (DecontamError, shards.ShardSetError) as exc:

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated criteria choosing the kept row of a cluster")
     p.add_argument("--seed", type=int, default=42, help="seed of the MinHash permutations (42)")
     p.add_argument("--memory-limit", default="1GB", help="DuckDB memory cap for grouping (spills beyond; 1GB)")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="spill folder for signatures and band keys (default: beside the output's versions); "
+                   "with a multi-node Ray cluster, a folder every node can reach")
     p.add_argument("--invalid-text", choices=("skip", "fail"), default=None,
                    help="content that is not UTF-8: skip the row (recorded as invalid_utf8) or fail "
                    "(default: CODECORPUS_INVALID_TEXT, else skip)")
@@ -79,8 +82,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"codecorpus dedup: bad setting: {exc}", file=sys.stderr)
         return 2
-    out = os.path.abspath(args.output)
-    clusters = None if args.no_clusters else os.path.abspath(args.clusters or out.rstrip("/") + "_clusters")
+    out = shards.abspath(args.output)
+    clusters = None if args.no_clusters else shards.abspath(args.clusters or out.rstrip("/") + "_clusters")
     try:
         files = shards.list_parquet_inputs(args.input)
         hashes = input_fingerprints(args.input, files)
@@ -92,7 +95,8 @@ def main(args: argparse.Namespace) -> int:
             return 0
         with closing(make_executor(executor_spec(args))) as ex:
             stats = run_dedup(files, out, clusters, cfg, input_hashes=hashes, input_paths=[args.input],
-                              log=lambda m: print(m, file=sys.stderr, flush=True), executor=ex)
+                              log=lambda m: print(m, file=sys.stderr, flush=True), executor=ex,
+                              work_dir=args.work_dir)
     except (DedupInputError, shards.ShardSetError) as exc:
         print(f"codecorpus dedup: {exc}", file=sys.stderr)
         return 2

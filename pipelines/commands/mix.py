@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 NAME = "mix"
@@ -38,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     from corpus import shards
     from corpus.mix import MIX_SCHEMA, Shares, discover_inputs, plan_and_write
 
-    root = os.path.abspath(args.data) if args.data else shards.data_root()
+    root = shards.abspath(args.data) if args.data else shards.data_root()
     out = args.out or shards.shard_set_path(root, "mixture")
     inputs, status = discover_inputs(root)
     for s, st in status.items():

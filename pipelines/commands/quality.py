@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from contextlib import closing
 
@@ -66,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         with closing(make_executor(executor_spec(args))) as ex:
             stats = QualityFilter(rules).filter_shard_set(
-                args.input, os.path.abspath(args.output), os.path.abspath(dropped), language=args.language,
+                args.input, shards.abspath(args.output), shards.abspath(dropped), language=args.language,
                 config={"cli": True, "max_rows": args.max_rows}, max_rows=args.max_rows,
                 invalid_text=args.invalid_text, executor=ex)
     except (QualityInputError, shards.ShardSetError, ValueError) as exc:

@@ -33,13 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from corpus import shards
     from pipelines.definitions import build_definitions
     from pipelines.resources import default_resources
     from pipelines.runner import plan_waves, run_waves
 
     if args.data:
-        os.environ["CODECORPUS_DATA"] = os.path.abspath(args.data)
-    resources = default_resources(data_root=args.data and os.path.abspath(args.data), profile=args.profile,
+        os.environ["CODECORPUS_DATA"] = shards.abspath(args.data)
+    resources = default_resources(data_root=args.data and shards.abspath(args.data), profile=args.profile,
                                   executor=executor_spec(args))
     defs = build_definitions(resources)
     if args.ephemeral:

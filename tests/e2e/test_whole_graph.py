@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from corpus import shards
+from corpus.executor import ExecutorSpec
 from pipelines.definitions import build_definitions
 from pipelines.resources import default_resources
 from pipelines.runner import plan_waves, run_waves
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.slow
 LANGS = ["python", "java", "javascript"]
 
 
-def _run_graph(root: str):
-    resources = default_resources(data_root=root, profile="tiny")
+def _run_graph(root: str, executor: ExecutorSpec | None = None):
+    resources = default_resources(data_root=root, profile="tiny", executor=executor or ExecutorSpec())
     defs = build_definitions(resources)
     instance = dg.DagsterInstance.ephemeral()
     waves = plan_waves(defs, instance, resources["corpus"], partitions=LANGS)
@@ -99,15 +100,16 @@ def test_rerun_is_a_noop(graph_run):
     assert after == before
 
 
-def test_fresh_run_gives_identical_bytes(graph_run, tmp_path_factory):
-    """Same input + same config -> same output bytes, in a second data root from scratch."""
+def test_fresh_run_on_ray_gives_identical_bytes(graph_run, tmp_path_factory, ray_cluster):
+    """Same input + same config -> same output bytes, in a second data root from scratch, with
+    the sharded stages on a two-node Ray cluster instead of this process."""
     defs, instance, root, waves, failures, logs = graph_run
     assert failures == []
     other = str(tmp_path_factory.mktemp("e2e-data-again"))
     old = os.environ["CODECORPUS_DATA"]
     os.environ["CODECORPUS_DATA"] = other
     try:
-        *_, failures2, logs2 = _run_graph(other)
+        *_, failures2, logs2 = _run_graph(other, ExecutorSpec("ray", address=ray_cluster))
     finally:
         os.environ["CODECORPUS_DATA"] = old
     assert failures2 == [], "\n".join(logs2[-30:])

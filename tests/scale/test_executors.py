@@ -23,7 +23,6 @@ from corpus.quality import QualityFilter, load_rules
 from corpus.schemas import CODE_SCHEMA, code_row_id, content_sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 
 
 def _free_port() -> int:
@@ -47,34 +46,6 @@ def code_set(tmp_path_factory) -> str:
         w.write_rows(rows)
     assert len(shards.shard_files(path)) >= 4
     return path
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """A head node and a second worker node, separate processes on loopback, torn down after."""
-    if not os.path.exists(RAY):
-        pytest.skip("ray is not installed (pip install 'codecorpus[ray]')")
-    port = _free_port()
-    tmp = str(tmp_path_factory.mktemp("ray"))
-    env = os.environ | {"PYTHONPATH": ROOT, "RAY_USAGE_STATS_ENABLED": "0"}
-    common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
-    try:
-        subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false",
-                        "--ray-client-server-port", str(_free_port()), "--temp-dir", tmp,
-                        "--min-worker-port", "30100", "--max-worker-port", "30300", *common],
-                       env=env, check=True, capture_output=True, timeout=180)
-        subprocess.run([RAY, "start", "--address", f"127.0.0.1:{port}",
-                        "--min-worker-port", "30301", "--max-worker-port", "30500", *common],
-                       env=env, check=True, capture_output=True, timeout=180)
-        yield f"127.0.0.1:{port}"
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"could not start the local Ray cluster: {exc.stderr.decode()[-2000:]}")
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
 def _digest(path: str) -> list[tuple[str, str]]:
