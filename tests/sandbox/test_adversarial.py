@@ -439,3 +439,79 @@ def test_fifty_parallel_requests(backend, guard):
     res = sandbox.execute_many(reqs, workers=8, backend=backend)
     assert [r.status for r in res] == ["passed"] * 50
     assert [r.stdout for r in res] == [f"r{i} []\n" for i in range(50)]
+
+
+# --- verdict integrity: literal-expectation asserts are judged on the host (sandbox.verdict) ---
+
+LITERAL_TESTS = "assert f(3) == 987654321\nassert f(4) == [1, 2]\n"
+
+
+@pytest.mark.parametrize("code", [
+    # an object that claims equality with everything
+    "class E:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+    "    def __hash__(self): return 0\ndef f(x):\n    return E()\n",
+    # a builtin subclass doing the same
+    "class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)\n",
+    "class L(list):\n    def __eq__(self, o): return True\ndef f(x):\n    return L()\n",
+])
+def test_always_equal_objects_fail(code, backend, guard):
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "cannot be compared outside the program" in r.message, r
+
+
+def test_expectations_never_enter_the_sandbox(backend, guard):
+    # The program reads every file it can see under /src and its environment: the expected
+    # values are not there to copy.
+    code = py("""
+        import os
+        for d, _, fs in os.walk("/src"):
+            for n in fs:
+                print(open(os.path.join(d, n), errors="replace").read())
+        print(dict(os.environ))
+        def f(x):
+            return 0
+    """)
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "987654321" not in r.stdout and "[1, 2]" not in r.stdout, r
+
+
+def test_forged_sentinel_and_value_records_fail(backend, guard):
+    # Copies the pass sentinel and the record marker out of /src/main.py, prints a sentinel
+    # and value records of its own (it does not know the expected values) and exits 0.
+    code = py("""
+        import os, re, sys
+        src = open("/src/main.py").read()
+        sentinel = re.search(r"__codecorpus_pass_[0-9a-f]+__", src).group(0)
+        marker = re.search(r"__cc_value_[0-9a-f]+", src).group(0)
+        for i in range(2):
+            print(f"\\n{marker}:{i}:" + '["i", "0x0"]')
+        print("\\n" + sentinel)
+        sys.stdout.flush()
+        os._exit(0)
+    """)
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "assertion failed" in r.message, r
+    # Records for the real run's indices next to the harness's own: reported twice.
+    code2 = py("""
+        import re
+        marker = re.search(r"__cc_value_[0-9a-f]+", open("/src/main.py").read()).group(0)
+        print(f"\\n{marker}:0:" + '["i", "0x3ade68b1"]')
+        def f(x):
+            return 0
+    """)
+    r = run(code2, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "reported twice" in r.message, r
+
+
+@pytest.mark.parametrize("patch", [
+    "import builtins\nbuiltins.exec = lambda *a, **k: None\n",  # the runner's exec of the tests
+    "import builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n",
+    "import builtins\nclass AssertionError(Exception):\n    pass\nbuiltins.AssertionError = AssertionError\n",
+    "import sys\nsys.excepthook = lambda *a: None\nimport atexit, os\natexit.register(os._exit, 0)\n",
+    "import json\njson.dumps = lambda *a, **k: '[\"i\", \"0x3ade68b1\"]'\n",  # the serializer's module
+])
+def test_patching_the_test_machinery_does_not_pass(patch, backend, guard):
+    r = run(patch + "def f(x):\n    return 0\n", backend, tests=LITERAL_TESTS)
+    assert r.status == "failed", r
+    good = run(patch + "def f(x):\n    return 987654321 if x == 3 else [1, 2]\n", backend, tests=LITERAL_TESTS)
+    assert good.status in ("passed", "failed")  # no crash of the harness either way
