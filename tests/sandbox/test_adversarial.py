@@ -8,6 +8,7 @@ processes in the pool's containers for docker), files carrying a per-test marker
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import textwrap
@@ -515,3 +516,120 @@ def test_patching_the_test_machinery_does_not_pass(patch, backend, guard):
     assert r.status == "failed", r
     good = run(patch + "def f(x):\n    return 987654321 if x == 3 else [1, 2]\n", backend, tests=LITERAL_TESTS)
     assert good.status in ("passed", "failed")  # no crash of the harness either way
+
+
+SYSCALL_PROBE = py("""
+    import ctypes, json
+    libc = ctypes.CDLL(None, use_errno=True)
+    calls = {NUMBERS}
+    out = {}
+    for name, nr in calls.items():
+        ctypes.set_errno(0)
+        out[name] = (libc.syscall(nr, 0, 0, 0, 0, 0), ctypes.get_errno())
+    print(json.dumps(out))
+""")
+
+
+def test_seccomp_denies_process_and_kernel_interfaces(backend, guard):
+    """ptrace, process_vm_*, pidfd_getfd, io_uring, keyrings, bpf... fail inside the sandbox;
+    on bwrap also the x32 ABI, which would get around a filter keyed on x86-64 numbers."""
+    import json
+    import platform
+
+    from sandbox.backends import seccomp
+
+    if platform.machine() not in seccomp.AUDIT_ARCH:
+        pytest.skip(f"no seccomp filter for {platform.machine()}")
+    col = 0 if platform.machine() == "x86_64" else 1
+    numbers = {name: nrs[col] for name, nrs in seccomp.DENIED.items()}
+    if backend == "bwrap" and platform.machine() == "x86_64":
+        numbers["x32_getpid"] = seccomp.X32_BIT | 39
+    r = run(SYSCALL_PROBE.replace("{NUMBERS}", repr(numbers)), backend)
+    assert r.status == "passed", r
+    got = json.loads(r.stdout)
+    denied_errnos = {errno.EPERM}
+    if backend == "docker":  # docker's default profile; our filter is the bwrap backend's
+        got = {k: v for k, v in got.items() if k in ("keyctl", "add_key", "request_key", "bpf", "perf_event_open")}
+        denied_errnos.add(errno.ENOSYS)
+    allowed = {name: v for name, v in got.items() if v[0] != -1 or v[1] not in denied_errnos}
+    assert not allowed, allowed
+    assert run("print(sum(range(10)))", backend).stdout == "45\n"  # ordinary programs unaffected
+
+
+# --- no state between runs: a hostile run, then an innocent one that sees a fresh sandbox ---
+
+INNOCENT = py("""
+    import os
+    def tree(d):
+        out = []
+        for root, dirs, files in os.walk(d):
+            out += sorted(os.path.join(root, n) for n in dirs + files)
+        return out
+    for d in ("/tmp", "/dev/shm", "/work", "/dev/mqueue"):
+        if os.path.isdir(d):
+            st = os.statvfs(d)
+            print(d, oct(os.stat(d).st_mode & 0o7777), tree(d), st.f_bfree * st.f_frsize // 2**20, "MiB free")
+    for kind in ("shm", "msg", "sem"):
+        try:
+            print(kind, len(open(f"/proc/sysvipc/{kind}").read().splitlines()))
+        except OSError:
+            print(kind, "n/a")
+    try:
+        print("keys", [ln.split()[-1] for ln in open("/proc/keys")])
+    except OSError:
+        print("keys n/a")
+    print("procs", len([p for p in os.listdir("/proc") if p.isdigit()]))
+    with open("/tmp/big", "wb") as f:
+        f.write(b"x" * (40 << 20))  # the tmpfs is not left full
+    print("wrote 40 MiB")
+""")
+
+HOSTILE = py("""
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.makedirs("/tmp/a/b/c")
+    open("/tmp/a/b/c/f", "w").write("x")
+    os.chmod("/tmp/a/b", 0)
+    os.chmod("/tmp/a", 0)
+    os.makedirs("/work/d/e")
+    os.chmod("/work/d", 0)
+    for d in ("/tmp", "/work", "/dev/shm"):
+        try:
+            os.chmod(d, 0o500)
+        except OSError:
+            pass
+    try:
+        with open("/dev/shm/fill", "wb") as f:
+            while True:
+                f.write(b"\\0" * (1 << 20))
+    except OSError:
+        pass
+    libc.mq_open(b"/ccleak", os.O_CREAT | os.O_RDWR, 0o600, None)
+    libc.msgget(0x4343, 0o1666)
+    libc.shmget(0x4344, 4096, 0o1666)
+    libc.syscall(248, b"user", b"ccleak", b"x", 1, -4)  # add_key to the user keyring
+    if os.fork() == 0:
+        os.setsid()
+        import time
+        time.sleep(600)
+    print("done")
+""")
+
+
+def test_hostile_run_leaves_nothing_for_the_next(backend, guard):
+    before = run(INNOCENT, backend, timeout_s=10)
+    assert before.status == "passed" and "wrote 40 MiB" in before.stdout, before
+    ids = None
+    if backend == "docker":
+        from sandbox.backends import docker
+
+        ids = set(docker.pool()._all)
+    hostile = run(HOSTILE, backend, timeout_s=5)
+    assert hostile.status == "passed" and hostile.stdout == "done\n", hostile
+    after = run(INNOCENT, backend, timeout_s=10)
+    assert after.status == "passed", after
+    assert after.stdout == before.stdout
+    if ids is not None:  # the wipe cleaned it: the same containers serve on, none was recycled
+        from sandbox.backends import docker
+
+        assert set(docker.pool()._all) == ids
