@@ -633,3 +633,24 @@ def test_hostile_run_leaves_nothing_for_the_next(backend, guard):
         from sandbox.backends import docker
 
         assert set(docker.pool()._all) == ids
+
+
+@pytest.mark.parametrize("language,code,tests", [
+    ("c", "#include <stdlib.h>\nint f(void) { exit(0); return 1; }\n",
+     "#include <assert.h>\nint main(void) { assert(f() == 2); return 0; }\n"),
+    ("java", "class Solution { static int f() { System.exit(0); return 1; } }\n",
+     "public class Main { public static void main(String[] a) { if (Solution.f() != 2) throw new AssertionError(); } }\n"),
+    ("rust", "fn f() -> i32 { std::process::exit(0) }\n",
+     "#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn t() { assert_eq!(f(), 2); }\n}\n"),
+    ("go", "package main\n\nimport \"os\"\n\nfunc F() int { os.Exit(0); return 1 }\n",
+     "package main\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {\n\tif F() != 2 {\n\t\tt.Fatal(\"bad\")\n\t}\n}\n"),
+    ("bash", "f() { exit 0; }\n", "f\n[ \"$(f)\" = 2 ] || exit 1\n"),
+    ("javascript", "function f() { return 1; }\nconsole.assert = () => {};\n",
+     "console.assert(f() === 2);\n"),  # silencing console.assert from the code does not help
+])
+def test_exit_zero_mid_test_in_every_language(language, code, tests, backend, guard, need):
+    """The test-framework forms (Rust #[test], Go testing, Java Main, console.assert) keep the
+    sentinel: leaving with status 0 before the tests finished is `failed`."""
+    need(language, backend)
+    r = run(code, backend, language=language, tests=tests, timeout_s=20)
+    assert r.status == "failed", r
