@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from sandbox import result as R
-from sandbox import static, verdict
+from sandbox import static, verdict, verdict_js
 from sandbox.backends import base
 from sandbox.languages import LANGUAGES, Toolchain, build_plan, resolve
 from sandbox.limits import Limits
@@ -172,8 +172,10 @@ def execute(code: str, language: str, *, tests: str | None = None, stdin: str | 
             return done(res)
     phases["run"] = run.duration_s
     res = base.classify(run, plan.sources.sentinel, phase="run", backend=name, language=lang)
-    if plan.sources.literal is not None:
-        res.stdout, why = verdict.judge(res.stdout, plan.sources.literal)
+    lp = plan.sources.literal
+    if lp is not None:
+        judge = verdict_js.judge if isinstance(lp, verdict_js.LiteralPlan) else verdict.judge
+        res.stdout, why = judge(res.stdout, lp)
         if why and res.status == R.PASSED:
             res.status, res.message = R.FAILED, why
     if len(res.stdout.encode("utf-8", "replace")) > limits.max_output_bytes:

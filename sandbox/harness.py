@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from sandbox import verdict
+from sandbox import verdict, verdict_js
 from sandbox.static import parse
 
 
@@ -23,7 +23,7 @@ class Sources:
     sentinel: bytes | None  # printed as b"\n" + sentinel + b"\n" when every test passed
     compile_files: list[str] = field(default_factory=list)
     go_test: bool = False  # Go: build with `go test -c` (tests are `func TestX(t *testing.T)`)
-    literal: verdict.LiteralPlan | None = None  # Python: expectations judged on the host
+    literal: verdict.LiteralPlan | verdict_js.LiteralPlan | None = None  # expectations judged on the host
 
 
 def new_sentinel() -> bytes:
@@ -173,6 +173,9 @@ def javascript(code: bytes, tests: bytes | None, grammar: str = "javascript") ->
     if tests is None:
         return Sources({name: code}, name, None, [name])
     sentinel = new_sentinel()
+    lp = verdict_js.plan(tests) if grammar == "javascript" else None
+    if lp is not None:  # literal expectations stay on the host (verdict_js.py)
+        code, tests = lp.prelude + code, lp.tests
     # 'beforeExit' fires only when the event loop drains on its own: not on process.exit(),
     # not after an uncaught exception or unhandled rejection.
     tail = (
@@ -181,7 +184,7 @@ def javascript(code: bytes, tests: bytes | None, grammar: str = "javascript") ->
     # console.assert only logs; in tests (HumanEval-X's JS form) a false one must fail the run.
     prelude = (b"console.assert = function (cond, ...msg) { if (!cond) { throw new Error("
                b"'console.assert failed' + (msg.length ? ': ' + msg.join(' ') : '')); } };\n")
-    return Sources({name: code + b"\n;\n" + prelude + tests + tail}, name, sentinel, [name])
+    return Sources({name: code + b"\n;\n" + prelude + tests + tail}, name, sentinel, [name], literal=lp)
 
 
 def bash(code: bytes, tests: bytes | None) -> Sources:

@@ -654,3 +654,32 @@ def test_exit_zero_mid_test_in_every_language(language, code, tests, backend, gu
     need(language, backend)
     r = run(code, backend, language=language, tests=tests, timeout_s=20)
     assert r.status == "failed", r
+
+
+JS_LITERAL_TESTS = ("const assert = require('node:assert');\nassert.strictEqual(f(3), 987654321);\n"
+                    "assert.deepStrictEqual(f(4), [1, 'two', {three: 3}]);\n")
+
+
+@pytest.mark.parametrize("code", [
+    "class E { valueOf() { return 987654321; } toString() { return '987654321'; } }\nfunction f(x) { return new E(); }\n",
+    "function f(x) { return new Proxy([], { get: () => 987654321 }); }\n",
+    # patch what the harness would use after the code ran
+    "Object.getPrototypeOf = () => Object.prototype;\nArray.isArray = () => true;\n"
+    "JSON.stringify = () => '[\"n\",\"987654321\"]';\nfunction f(x) { return {}; }\n",
+    "Array.prototype.toJSON = function () { return ['n', '987654321']; };\nfunction f(x) { return [0]; }\n",
+])
+def test_js_values_are_judged_on_the_host(code, backend, guard, need):
+    need("javascript", backend)
+    r = run(code, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10)
+    assert r.status == "failed", r
+    good = "function f(x) { return x === 3 ? 987654321 : [1, 'two', {three: 3}]; }\n"
+    assert run(good, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10).status == "passed"
+
+
+def test_js_expectations_never_enter_the_sandbox(backend, guard, need):
+    need("javascript", backend)
+    code = ("const fs = require('fs');\nfor (const n of fs.readdirSync('/src')) console.log(fs.readFileSync('/src/' + n, 'utf8'));\n"
+            "console.log(fs.readFileSync('/proc/self/cmdline', 'utf8'), JSON.stringify(process.env));\n"
+            "function f(x) { return 0; }\n")
+    r = run(code, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10)
+    assert r.status == "failed" and "987654321" not in r.stdout and "'two'" not in r.stdout, r
