@@ -20,6 +20,7 @@ through ``set/frozenset/tuple/list/sorted/dict/abs/max/min/float/int`` and numbe
 from __future__ import annotations
 
 import ast
+import dataclasses
 import operator
 import re
 import secrets
@@ -69,6 +70,11 @@ class Check:
     expected: object = None
     op: str = ""  # close: "<" or "<="
     tol: float = 0.0
+    where: str = ""  # enclosing test function, for messages
+
+    @property
+    def at(self) -> str:
+        return f"tests line {self.line}" + (f" (in {self.where})" if self.where else "")
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def plan(tests: bytes) -> LiteralPlan | None:
     out: dict[int, str] = {}
     checks: list[Check] = []
 
-    def simple(stmt: ast.stmt, indent: str) -> bool:
+    def simple(stmt: ast.stmt, indent: str, where: str = "") -> bool:
         """Emit an import, docstring or supported assert at its line; False for anything else."""
         seg = ast.get_source_segment(text, stmt)
         if seg is None:
@@ -146,7 +152,7 @@ def plan(tests: bytes) -> LiteralPlan | None:
             if src is None:
                 return False
             out[stmt.lineno] = indent + f"_cc_emit({len(checks)}, ({' '.join(src.splitlines())}))"
-            checks.append(found[1])
+            checks.append(dataclasses.replace(found[1], where=where))
         else:
             return False
         return True
@@ -161,7 +167,7 @@ def plan(tests: bytes) -> LiteralPlan | None:
             if "\n" in seg.split(":", 1)[0] or first == stmt.lineno:
                 return None  # one-line signature and body on lines of their own only
             out[stmt.lineno] = lines[stmt.lineno - 1]
-            if not all(simple(b, " " * b.col_offset) for b in stmt.body):
+            if not all(simple(b, " " * b.col_offset, stmt.name) for b in stmt.body):
                 return None
         elif (isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets)
               and '"""' not in seg and "'''" not in seg):
@@ -329,20 +335,20 @@ def judge(stdout: str, lp: LiteralPlan) -> tuple[str, str | None]:
         return out, dup[0]
     for i, check in enumerate(lp.checks):
         if i not in values:
-            return out, f"tests line {check.line}: no value reported (the program stopped the tests)"
+            return out, f"{check.at}: no value reported (the program stopped the tests)"
         try:
             value = _decode(ast.literal_eval(values[i]), [MAX_VALUE_NODES])
         except _Opaque as e:
             if check.kind in ("truthy", "falsy") and e.args[1] in ("0", "1"):
                 if (e.args[1] == "1") == (check.kind == "truthy"):
                     continue  # `assert E` on an object: its own truthiness, as in Python (nothing hidden)
-                return out, f"tests line {check.line}: assertion failed (got an {e.args[0]})"
-            return out, (f"tests line {check.line}: the value is an {e.args[0]}, which cannot be compared outside "
+                return out, f"{check.at}: assertion failed (got an {e.args[0]})"
+            return out, (f"{check.at}: the value is an {e.args[0]}, which cannot be compared outside "
                          "the program (literal-expectation asserts need plain builtin values)")
         except (ValueError, TypeError, KeyError, IndexError, SyntaxError, MemoryError, RecursionError):
-            return out, f"tests line {check.line}: malformed value record"
+            return out, f"{check.at}: malformed value record"
         if not _holds(check, value):
-            return out, f"tests line {check.line}: assertion failed (got {_short(value)})"
+            return out, f"{check.at}: assertion failed (got {_short(value)})"
     extra = set(values) - set(range(len(lp.checks)))
     if extra:
         return out, f"value records for asserts that do not exist: {sorted(extra)[:5]}"

@@ -103,7 +103,7 @@ def test_python_test_functions_and_unittest(backend):
     code = "def inc(x):\n    return x + 1\n"
     funcs = "def test_one():\n    assert inc(1) == 2\n\ndef test_two():\n    assert inc(2) == 4\n"
     r = sandbox.execute(code, "python", tests=funcs, backend=backend)
-    assert r.status == "failed" and "test_two" in r.stderr  # pytest-style functions are called
+    assert r.status == "failed" and "test_two" in r.stderr + r.message  # pytest-style functions are called
     ut = ("import unittest\nclass TestInc(unittest.TestCase):\n    def test_a(self):\n"
           "        self.assertEqual(inc(1), 2)\n")
     assert sandbox.execute(code, "python", tests=ut, backend=backend).status == "passed"
