@@ -684,3 +684,23 @@ def test_js_expectations_never_enter_the_sandbox(backend, guard, need):
             "function f(x) { return 0; }\n")
     r = run(code, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10)
     assert r.status == "failed" and "987654321" not in r.stdout and "'two'" not in r.stdout, r
+
+
+def test_shadowing_names_the_tests_use(backend, guard):
+    """The solution rebinds `set`, `sorted` and `abs`, which the tests call around its result;
+    the host still sees only the values those produce."""
+    code = py("""
+        class Anything:
+            def __eq__(self, other): return True
+            def __le__(self, other): return True
+            def __lt__(self, other): return True
+            def __sub__(self, other): return self
+        def set(*a): return Anything()
+        def sorted(*a): return Anything()
+        def abs(*a): return Anything()
+        def f(x): return [0]
+    """)
+    tests = ("assert set(f(1)) == set((1, 2))\nassert sorted(f(2)) == [1, 2]\n"
+             "assert abs(f(3)[0] - 0.5) <= 1e-9\n")
+    r = run(code, backend, tests=tests)
+    assert r.status == "failed" and "cannot be compared outside the program" in r.message, r
