@@ -363,7 +363,7 @@ def _image_toolchains() -> dict[str, Toolchain]:
     if _toolchains is None:
         labels = _client().images.get(ensure_image()).labels or {}
         raw = json.loads(base64.b64decode(labels.get("codecorpus.toolchains", "") or b"e30="))
-        _toolchains = {lang: Toolchain(lang, dict(v["tools"]), (), {}, v.get("version", ""))
+        _toolchains = {lang: Toolchain(lang, dict(v["tools"]), (), dict(v.get("env", {})), v.get("version", ""))
                        for lang, v in raw.items()}
     return _toolchains
 

@@ -45,3 +45,16 @@ def test_wrong_completion_fails(lang, wrong, bwrap_backend, need):
 def test_unknown_language_is_named():
     with pytest.raises(ValueError, match="choose one of"):
         hx.load("cobol")
+
+
+@pytest.mark.docker
+def test_go_runs_in_the_docker_image(docker_backend, need):
+    """Go and testify are in the sandbox image too (sandbox/image/build_image.sh)."""
+    need("go", docker_backend)
+    tasks = [hx.task(hx.load("go")[i]) for i in (0, 2)]
+    tasks.append(hx.task(hx.load("go")[0], completion="    return false\n}\n"))
+    results = sandbox.execute_many([sandbox.Request(code=t.code, language=t.language, tests=t.tests,
+                                                    timeout_s=20, memory_mb=1024) for t in tasks],
+                                   workers=2, backend=docker_backend)
+    assert [r.status for r in results] == ["passed", "passed", "failed"], [(r.status, r.message, r.stderr[-300:])
+                                                                          for r in results]
