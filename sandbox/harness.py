@@ -108,7 +108,11 @@ def c_family(code: bytes, tests: bytes | None, grammar: str, filename: str) -> S
         b"  if (cc_rc == 0) { fflush(stdout); fputs(\"\\n" + sentinel + b"\\n\", stdout); fflush(stdout); }\n"
         b"  return cc_rc;\n}\n"
     )
-    src = code + b"\n#line 1 \"tests\"\n" + tests_part + tail
+    # The code precedes the tests in one translation unit: whatever it did to assert (NDEBUG,
+    # its own assert or __assert_fail macros) is undone, and assert.h re-read, before the tests.
+    reset = (b"\n#undef NDEBUG\n#undef assert\n#undef __assert_fail\n#undef __assert_perror_fail\n"
+             b"#undef __assert\n#include <assert.h>\n")
+    src = code + reset + b"#line 1 \"tests\"\n" + tests_part + tail
     return Sources({filename: src}, filename, sentinel, [filename])
 
 

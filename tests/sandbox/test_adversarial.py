@@ -704,3 +704,16 @@ def test_shadowing_names_the_tests_use(backend, guard):
              "assert abs(f(3)[0] - 0.5) <= 1e-9\n")
     r = run(code, backend, tests=tests)
     assert r.status == "failed" and "cannot be compared outside the program" in r.message, r
+
+
+@pytest.mark.parametrize("language,code", [
+    ("cpp", "#define NDEBUG\n#include <cassert>\nint f() { return 1; }\n"),
+    ("cpp", "#include <cassert>\n#undef assert\n#define assert(x) ((void)0)\nint f() { return 1; }\n"),
+    ("c", "#include <assert.h>\n#define __assert_fail(...) ((void)0)\nint f(void) { return 1; }\n"),
+])
+def test_c_assert_macros_cannot_be_disabled_by_the_code(language, code, backend, guard, need):
+    need(language, backend)
+    for tests in ("#include <assert.h>\nint main(void) { assert(f() == 2); return 0; }\n",
+                  "int main(void) { assert(f() == 2); return 0; }\n"):  # relying on the code's include
+        r = run(code, backend, language=language, tests=tests, timeout_s=20)
+        assert r.status == "failed", r
