@@ -261,6 +261,36 @@ def _java_code_imports(code: bytes, tests: bytes) -> bytes:
     return b"\n".join(imports) + b"\n" + tests if imports else tests
 
 
+def _java_shadowing(code_classes: list[tuple[bytes, bool, bool]], tests: bytes) -> None:
+    """ValueError when a class of the code hides a JDK class the tests use by simple name
+    through an on-demand import (``java.lang`` or ``import java.util.*``): see jdk_names.py."""
+    from sandbox import jdk_names
+
+    root = parse(tests, "java").root_node
+    packages, single = {"java.lang"}, set()
+    for node in root.children:
+        if node.type == "import_declaration":
+            text = tests[node.start_byte:node.end_byte].decode("utf-8", "replace")
+            name = text.removeprefix("import").strip().rstrip(";").strip()
+            if name.startswith("static "):
+                continue
+            if name.endswith(".*"):
+                packages.add(name[:-2].replace(" ", ""))
+            else:
+                single.add(name.rsplit(".", 1)[-1])
+    declared = {c[0].decode() for c in code_classes} - single
+    if not declared:
+        return
+    used = {tests[n.start_byte:n.end_byte].decode("utf-8", "replace") for n in _walk(root)
+            if n.type in ("identifier", "type_identifier")}
+    jdk = jdk_names.type_names()
+    for name in sorted(declared & used):
+        hidden = [f"{p}.{name}" for p in sorted(packages) if f"{p}.{name}" in jdk]
+        if hidden:
+            raise ValueError(f"the code declares class {name}, which hides {hidden[0]} that the tests use "
+                             "(imported on demand); rename the class")
+
+
 def java(code: bytes, tests: bytes | None) -> Sources:
     tag = secrets.token_hex(6)
     code_path, code_pkg, code_classes = _java_file(code, "Main")
@@ -277,6 +307,7 @@ def java(code: bytes, tests: bytes | None) -> Sources:
                  + tests + b"\n  }\n}\n")
     else:
         tests = _java_code_imports(code, tests)
+    _java_shadowing(code_classes, tests)
     test_path, test_pkg, tclasses = _java_file(tests, f"CcTests_{tag}")
     if test_path in files:
         if any(c[1] for c in code_classes):

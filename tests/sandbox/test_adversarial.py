@@ -717,3 +717,18 @@ def test_c_assert_macros_cannot_be_disabled_by_the_code(language, code, backend,
                   "int main(void) { assert(f() == 2); return 0; }\n"):  # relying on the code's include
         r = run(code, backend, language=language, tests=tests, timeout_s=20)
         assert r.status == "failed", r
+
+
+@pytest.mark.parametrize("shadow", [
+    # HumanEval-X's tests collect results with java.util.Arrays.asList: an empty list has no `false`
+    "class Arrays {\n    static <T> java.util.List<T> asList(T... a) { return new java.util.ArrayList<>(); }\n}\n",
+    # java.lang names are imported on demand too
+    "class AssertionError extends RuntimeException {\n    AssertionError() { }\n}\n",
+])
+def test_java_classes_shadowing_what_the_tests_use(shadow, backend, guard, need):
+    need("java", backend)
+    from sandbox import humaneval_x as hx
+
+    t = hx.task(hx.load("java")[0], completion="        return false;\n    }\n}\n" + shadow)
+    r = run(t.code, backend, language="java", tests=t.tests, timeout_s=20)
+    assert r.status == "failed" and "hides java." in r.message, r
