@@ -119,17 +119,43 @@ def c_family(code: bytes, tests: bytes | None, grammar: str, filename: str) -> S
 _PY_RUNNER = """\
 import sys as _sys
 import types as _types
+import builtins as _bi
 %(emit_def)s
+# What the program could patch before the tests run (builtins such as exec/compile/open/
+# AssertionError, the unittest machinery) is snapshotted here and put back before the tests.
+_exec, _compile, _open, _setattr, _delattr = exec, compile, open, setattr, delattr
+_bi_dict = _bi.__dict__
+_bi_saved = dict(_bi_dict)
+_classes_saved = []
+%(unittest_snapshot)s
+
+def _cc_restore():
+    _bi_dict.clear()
+    _bi_dict.update(_bi_saved)
+    _mod.__dict__["__builtins__"] = _bi_dict
+    for _cls, _saved in _classes_saved:
+        for _k in set(_cls.__dict__) - set(_saved):
+            _delattr(_cls, _k)
+        for _k, _v in _saved.items():
+            if _cls.__dict__.get(_k, _cc_restore) is not _v:
+                _setattr(_cls, _k, _v)
+    if _classes_saved:
+        _sys.modules["unittest"] = _ut
+
+
 _mod = _types.ModuleType("solution")
 _mod.__file__ = "/src/solution.py"
 _sys.modules["solution"] = _mod
 # Like the HumanEval/MBPP harnesses: the program is not __main__, so its demo/I-O block under
 # `if __name__ == "__main__":` does not run; the tests share its namespace.
 for _path in ("/src/solution.py", "/src/tests.py"):
-    if _path == "/src/tests.py" and _cc_emit is not None:
-        _mod.__dict__["_cc_emit"] = _cc_emit  # literal mode: tests are _cc_emit(i, expr) lines
-    with open(_path, "rb") as _f:
-        exec(compile(_f.read(), _path, "exec"), _mod.__dict__)
+    if _path == "/src/tests.py":
+        _cc_restore()
+        if _cc_emit is not None:
+            _mod.__dict__["_cc_emit"] = _cc_emit  # literal mode: tests are _cc_emit(i, expr) lines
+    with _open(_path, "rb") as _f:
+        _exec(_compile(_f.read(), _path, "exec"), _mod.__dict__)
+_cc_restore()
 for _name, _obj in list(_mod.__dict__.items()):
     _code = getattr(_obj, "__code__", None)
     if (_name.startswith("test") and _code is not None and _code.co_argcount == 0
@@ -138,6 +164,7 @@ for _name, _obj in list(_mod.__dict__.items()):
 _cases = [o for o in _mod.__dict__.values() if isinstance(o, type) and o.__name__.startswith("Test")
           and any(b.__name__ == "TestCase" for b in o.__mro__)]
 if _cases:
+    _cc_restore()
     import unittest as _ut
 
     _suite = _ut.TestSuite(_ut.defaultTestLoader.loadTestsFromTestCase(c) for c in _cases)
@@ -160,7 +187,13 @@ def python(code: bytes, tests: bytes | None) -> Sources:
     if lp is not None:
         tests = lp.tests
         emit_def = verdict.EMIT_SOURCE + f"_cc_emit = _cc_make_emit({lp.marker!r})\ndel _cc_make_emit\n"
-    runner = _PY_RUNNER % {"sentinel": sentinel.decode(), "emit_def": emit_def}
+    snapshot = ""
+    if b"unittest" in tests:  # only then: importing unittest costs ~15 ms
+        snapshot = ("import unittest as _ut\n"
+                    "for _cls in (_ut.TestCase, _ut.TestResult, _ut.TextTestResult, _ut.TextTestRunner, "
+                    "_ut.TestSuite, _ut.TestLoader):\n"
+                    "    _classes_saved.append((_cls, dict(_cls.__dict__)))\n")
+    runner = _PY_RUNNER % {"sentinel": sentinel.decode(), "emit_def": emit_def, "unittest_snapshot": snapshot}
     files = {"solution.py": code, "tests.py": tests, "main.py": runner.encode()}
     return Sources(files, "main.py", sentinel, literal=lp)
 

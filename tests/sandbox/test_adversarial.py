@@ -732,3 +732,24 @@ def test_java_classes_shadowing_what_the_tests_use(shadow, backend, guard, need)
     t = hx.task(hx.load("java")[0], completion="        return false;\n    }\n}\n" + shadow)
     r = run(t.code, backend, language="java", tests=t.tests, timeout_s=20)
     assert r.status == "failed" and "hides java." in r.message, r
+
+
+UT_TESTS = "import unittest\nclass TestF(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 2)\n"
+CLASSIC_TESTS = "y = f(1)\nassert y == 2\n"  # an assignment: not the literal form, judged in the sandbox
+
+
+@pytest.mark.parametrize("code,tests", [
+    ("import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n", UT_TESTS),
+    ("import unittest\nunittest.TestResult.wasSuccessful = lambda self: True\n", UT_TESTS),
+    ("import unittest, sys\nclass Fake:\n    TestCase = object\nsys.modules['unittest'] = Fake()\n", UT_TESTS),
+    ("import builtins\nbuiltins.exec = lambda *a, **k: None\n", CLASSIC_TESTS),
+    ("import builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n", CLASSIC_TESTS),
+    ("__builtins__ = {'print': print}\n", CLASSIC_TESTS),
+    ("import builtins\nclass AE(Exception):\n    pass\nbuiltins.AssertionError = AE\n", CLASSIC_TESTS),
+])
+def test_python_patches_are_undone_before_the_tests(code, tests, backend, guard):
+    """In-sandbox tests (unittest, non-literal asserts): what the code patched at import time
+    (builtins, the unittest machinery, sys.modules) is restored before the tests run."""
+    r = run(code + "def f(x):\n    return 0\n", backend, tests=tests)
+    assert r.status == "failed", r
+    assert run("def f(x):\n    return 2\n", backend, tests=tests).status == "passed"
