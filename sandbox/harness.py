@@ -213,6 +213,15 @@ def javascript(code: bytes, tests: bytes | None, grammar: str = "javascript") ->
     lp = verdict_js.plan(tests) if grammar == "javascript" else None
     if lp is not None:  # literal expectations stay on the host (verdict_js.py)
         code, tests = lp.prelude + code, lp.tests
+    # node:assert is taken (and frozen) before the code runs, and the tests' require() of it
+    # is replaced by that copy: the code can neither patch it nor hook require to swap it.
+    if module:
+        guard = b"import __cc_assert from 'node:assert'; Object.freeze(__cc_assert); Object.freeze(__cc_assert.strict);\n"
+    else:
+        guard = (b"const __cc_assert = require('node:assert'); Object.freeze(__cc_assert); "
+                 b"Object.freeze(__cc_assert.strict);\n")
+        tests = _js_assert_requires(tests, grammar)
+    code = guard + code
     # 'beforeExit' fires only when the event loop drains on its own: not on process.exit(),
     # not after an uncaught exception or unhandled rejection.
     tail = (
@@ -222,6 +231,28 @@ def javascript(code: bytes, tests: bytes | None, grammar: str = "javascript") ->
     prelude = (b"console.assert = function (cond, ...msg) { if (!cond) { throw new Error("
                b"'console.assert failed' + (msg.length ? ': ' + msg.join(' ') : '')); } };\n")
     return Sources({name: code + b"\n;\n" + prelude + tests + tail}, name, sentinel, [name], literal=lp)
+
+
+_JS_ASSERT_MODULES = {"assert": b"__cc_assert", "node:assert": b"__cc_assert",
+                      "assert/strict": b"__cc_assert.strict", "node:assert/strict": b"__cc_assert.strict"}
+
+
+def _js_assert_requires(tests: bytes, grammar: str) -> bytes:
+    """``require('node:assert')`` (and ``assert``, ``assert/strict``) in the tests -> the
+    harness's frozen copy taken before the code ran."""
+    edits = []
+    for n in _walk(parse(tests, grammar).root_node):
+        if n.type != "call_expression":
+            continue
+        fn, args = n.child_by_field_name("function"), n.child_by_field_name("arguments")
+        if fn is None or args is None or tests[fn.start_byte:fn.end_byte] != b"require":
+            continue
+        strings = [a for a in args.named_children if a.type == "string"]
+        if len(args.named_children) == 1 and strings:
+            name = tests[strings[0].start_byte + 1:strings[0].end_byte - 1].decode("utf-8", "replace")
+            if name in _JS_ASSERT_MODULES:
+                edits.append((n.start_byte, n.end_byte, _JS_ASSERT_MODULES[name]))
+    return _splice(tests, edits)
 
 
 def bash(code: bytes, tests: bytes | None) -> Sources:

@@ -753,3 +753,24 @@ def test_python_patches_are_undone_before_the_tests(code, tests, backend, guard)
     r = run(code + "def f(x):\n    return 0\n", backend, tests=tests)
     assert r.status == "failed", r
     assert run("def f(x):\n    return 2\n", backend, tests=tests).status == "passed"
+
+
+JS_CLASSIC_TESTS = ("const assert = require('node:assert');\nconst y = f(1);\n"
+                    "assert.strictEqual(y, 2);\nassert.deepStrictEqual([y], [2]);\n")
+
+
+@pytest.mark.parametrize("code", [
+    "require('assert').strictEqual = () => {};\nrequire('node:assert').deepStrictEqual = () => {};\n",
+    # a require hook that hands the tests a fake assert module
+    "const M = require('module');\nconst load = M._load;\nM._load = function (r, ...a) {\n"
+    "  if (String(r).includes('assert')) return Object.assign(() => {}, {strictEqual() {}, deepStrictEqual() {}});\n"
+    "  return load.call(this, r, ...a);\n};\n",
+    "console.assert = () => {};\nrequire('assert').strict.strictEqual = () => {};\n",
+])
+def test_js_assert_and_require_hooks_cannot_be_patched(code, backend, guard, need):
+    need("javascript", backend)
+    r = run(code + "function f(x) { return 0; }\n", backend, language="javascript", tests=JS_CLASSIC_TESTS,
+            timeout_s=10)
+    assert r.status == "failed", r
+    good = run("function f(x) { return 2; }\n", backend, language="javascript", tests=JS_CLASSIC_TESTS, timeout_s=10)
+    assert good.status == "passed", good
