@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from sandbox import result as R
-from sandbox import static
+from sandbox import static, verdict, verdict_js
 from sandbox.backends import base
 from sandbox.languages import LANGUAGES, Toolchain, build_plan, resolve
 from sandbox.limits import Limits
@@ -24,6 +24,9 @@ from sandbox.result import Request, Result
 
 BACKENDS = ("bwrap", "docker")
 DEFAULT_COMPILE_TIMEOUT_S = 30.0
+# Host-side cap on code and tests (each): the static check and the harness parse them in this
+# process, so an unbounded source would cost the host time and memory before any sandbox runs.
+DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024
 
 
 def _backend_module(name: str):
@@ -84,8 +87,15 @@ def _check_files(files: Mapping[str, str | bytes] | None, limits: Limits) -> dic
 def execute(code: str, language: str, *, tests: str | None = None, stdin: str | bytes = "",
             files: Mapping[str, str | bytes] | None = None, timeout_s: float = 10, memory_mb: int = 512,
             backend: str = "auto", compile_timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,
-            max_output_bytes: int = 1024 * 1024, static_check: bool = True) -> Result:
-    """Run ``code`` (and ``tests`` against it) in a sandbox; never raises for bad input."""
+            max_output_bytes: int = 1024 * 1024, static_check: bool = True,
+            max_source_bytes: int = DEFAULT_MAX_SOURCE_BYTES) -> Result:
+    """Run ``code`` (and ``tests`` against it) in a sandbox; never raises for bad input.
+
+    For compiled languages a tree-sitter parse error is not final: tree-sitter's grammars lag
+    the languages (C++20 and GNU extensions), so the compiler decides; its failure then gives
+    ``syntax_error`` with both messages. ``code``/``tests`` over ``max_source_bytes`` (UTF-8)
+    are refused with ``input_limit`` before any parsing.
+    """
     t0 = time.monotonic()
     lang = language
     try:
@@ -110,11 +120,22 @@ def execute(code: str, language: str, *, tests: str | None = None, stdin: str | 
     if not (timeout_s > 0) or memory_mb < 16:
         return done(Result(R.SANDBOX_ERROR, message=f"invalid limits: timeout_s={timeout_s}, memory_mb={memory_mb}"
                            " (need timeout_s > 0 and memory_mb >= 16)"))
+    for part, text in (("code", code), ("tests", tests)):
+        size = 0 if text is None else len(text) if isinstance(text, bytes) else _utf8_len(text)
+        if size > max_source_bytes:
+            return done(Result(R.INPUT_LIMIT, message=f"{part} is {size} bytes, over max_source_bytes="
+                               f"{max_source_bytes}; shorten it or raise max_source_bytes (execute() argument)"))
+    deferred = ""  # a parse error the compiler gets to overrule
     if static_check:
         ts = time.monotonic()
         for part, text in (("code", code), ("tests", tests)):
-            why = None if text is None else static.check(text, spec.grammar)
-            if why:
+            try:
+                why = None if text is None else static.check(text, spec.grammar)
+            except static.ParseLimit as e:
+                return done(Result(R.INPUT_LIMIT, message=f"{part}: {e}"))
+            if why and spec.compiled and why.startswith(f"{spec.grammar} parse error"):
+                deferred = deferred or f"{part}: {why}"
+            elif why:
                 phases["static"] = time.monotonic() - ts
                 return done(Result(R.SYNTAX_ERROR, message=f"{part}: {why}"))
         phases["static"] = time.monotonic() - ts
@@ -129,6 +150,8 @@ def execute(code: str, language: str, *, tests: str | None = None, stdin: str | 
         tests_b = None if tests is None else _as_bytes(tests)
         plan = build_plan(spec, tc, code_b, tests_b, limits, compile_timeout_s)
         work_files = _check_files(files, limits)
+    except static.ParseLimit as e:
+        return done(Result(R.INPUT_LIMIT, message=f"harness: {e}"))
     except (ValueError, UnicodeEncodeError) as e:
         return done(Result(R.FAILED, message=f"request cannot be run: {e}"))
     stdin_b = _as_bytes(stdin)
@@ -141,16 +164,29 @@ def execute(code: str, language: str, *, tests: str | None = None, stdin: str | 
     if comp is not None:
         phases["compile"] = comp.duration_s
         res = base.classify(comp, None, phase="compile", backend=name, language=lang)
+        if res.status == R.COMPILE_ERROR and deferred:
+            res.status, res.message = R.SYNTAX_ERROR, f"{deferred}; the compiler rejected it too"
         if res.status != R.PASSED or run is None:
             if res.status == R.PASSED:
                 res.status, res.message = R.SANDBOX_ERROR, "compile step passed but the run step did not start"
             return done(res)
     phases["run"] = run.duration_s
     res = base.classify(run, plan.sources.sentinel, phase="run", backend=name, language=lang)
+    lp = plan.sources.literal
+    if lp is not None:
+        judge = verdict_js.judge if isinstance(lp, verdict_js.LiteralPlan) else verdict.judge
+        res.stdout, why = judge(res.stdout, lp)
+        if why and res.status == R.PASSED:
+            res.status, res.message = R.FAILED, why
     if len(res.stdout.encode("utf-8", "replace")) > limits.max_output_bytes:
         res.stdout = res.stdout.encode("utf-8", "replace")[: limits.max_output_bytes].decode("utf-8", "replace")
         res.stdout_truncated = True
     return done(res)
+
+
+def _utf8_len(text: str) -> int:
+    """UTF-8 length without building a second copy when the string is plain ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def execute_request(req: Request, **overrides) -> Result:

@@ -13,7 +13,9 @@ TIMEOUT = "timeout"
 MEMORY_LIMIT = "memory_limit"
 OUTPUT_LIMIT = "output_limit"
 SANDBOX_ERROR = "sandbox_error"
-STATUSES = (PASSED, FAILED, SYNTAX_ERROR, COMPILE_ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, SANDBOX_ERROR)
+INPUT_LIMIT = "input_limit"  # the request is over a host-side cap (source size); nothing was parsed or run
+STATUSES = (PASSED, FAILED, SYNTAX_ERROR, COMPILE_ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, SANDBOX_ERROR,
+            INPUT_LIMIT)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ not thread-safe).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 _local = threading.local()
@@ -38,8 +39,30 @@ def parser_for(grammar: str):
     return p
 
 
-def parse(source: bytes, grammar: str):
-    return parser_for(grammar).parse(source)
+PARSE_TIMEOUT_S = 5.0  # per parse; with the API's source cap (1 MiB) a parse takes ~1 s, ~70 MB
+_CHUNK = 1 << 16
+
+
+class ParseLimit(Exception):
+    """A parse ran past ``PARSE_TIMEOUT_S``: the source is too big or too pathological to check."""
+
+
+def parse(source: bytes, grammar: str, timeout_s: float = PARSE_TIMEOUT_S):
+    """The tree-sitter tree of ``source``; raises ParseLimit past ``timeout_s``.
+
+    Why a deadline: sources come from models and crawls, and the parse runs in the host process.
+    Small sources take the direct path (tree-sitter only honours cancellation when reading
+    through a callback)."""
+    p = parser_for(grammar)
+    if len(source) <= _CHUNK:
+        return p.parse(source)
+    deadline = time.monotonic() + timeout_s
+    try:
+        return p.parse(lambda off, _point: source[off:off + _CHUNK],
+                       progress_callback=lambda *_: time.monotonic() > deadline)
+    except ValueError:  # tree-sitter: "Parsing failed" once the callback cancels it
+        raise ParseLimit(f"tree-sitter gave up on {len(source)} bytes of {grammar} after {timeout_s:g} s "
+                         "(sandbox.static.PARSE_TIMEOUT_S)") from None
 
 
 def first_issue(source: bytes, grammar: str) -> ParseIssue | None:

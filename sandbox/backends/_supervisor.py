@@ -4,8 +4,10 @@ Started as ``python3 -I -S -c <_io.py + this file>``; it reads one JSON request 
 stdin (source files, work files, stdin, the compile/run steps with their limits) and answers
 one JSON line on stdout. Each step runs with rlimits, a wall-clock deadline and an output cap
 (the same ``pump`` as the host side); then every other process is SIGKILLed (``kill(-1)``
-spares only the caller, which is pid 1) and /src, /build, /work, /tmp and /dev/shm are wiped,
-so the next request in this container starts clean. Being pid 1 it also reaps orphans.
+spares only the caller, which is pid 1) and /src, /build, /work, /tmp, /dev/shm (also where the
+run made directories unreadable or chmodded them), POSIX message queues and SysV IPC are wiped,
+so the next request in this container starts clean; what a wipe cannot remove is reported as
+``dirty`` and the host recycles the container. Being pid 1 it also reaps orphans.
 Staying resident saves a ``docker exec`` and the interpreter start per request.
 """
 
@@ -13,8 +15,8 @@ import base64
 import json
 import os
 import resource
-import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +27,7 @@ except ImportError:  # pragma: no cover - exercised inside the container
     pass
 
 CLEAN_DIRS = ("/src", "/build", "/work", "/tmp", "/dev/shm")
+MQUEUE_DIR = "/dev/mqueue"
 
 
 def _oom_kills():
@@ -71,21 +74,88 @@ def _state(pid):
         return ""
 
 
+_MODES = {}  # CLEAN_DIRS' modes when the container started: a run may chmod them
+
+
+def _record_modes():
+    for d in CLEAN_DIRS + (MQUEUE_DIR,):
+        try:
+            _MODES[d] = os.stat(d).st_mode & 0o7777
+        except OSError:
+            pass
+
+
+def _force_remove(path):
+    """Remove ``path`` even where the run made directories unreadable (it ran as our uid, so
+    chmod works); iterative, so a deeply nested tree cannot exhaust the stack."""
+    stack = [(path, False)]
+    while stack:
+        p, listed = stack.pop()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+            continue
+        if listed:
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+            continue
+        try:
+            os.chmod(p, 0o700)
+            names = os.listdir(p)
+        except OSError:
+            names = []
+        stack.append((p, True))
+        stack.extend((os.path.join(p, n), False) for n in names)
+
+
 def wipe():
-    for d in CLEAN_DIRS:
+    for d in CLEAN_DIRS + (MQUEUE_DIR,):  # POSIX message queues are files of the mqueue fs
+        if d in _MODES:
+            try:
+                os.chmod(d, _MODES[d])
+            except OSError:
+                pass
         try:
             names = os.listdir(d)
         except OSError:
             continue
         for n in names:
-            p = os.path.join(d, n)
-            try:
-                if os.path.isdir(p) and not os.path.islink(p):
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    os.unlink(p)
-            except OSError:
-                pass
+            _force_remove(os.path.join(d, n))
+
+
+def leftovers():
+    """What a wipe could not remove ('' when the container is as fresh): the host recycles the
+    container otherwise."""
+    left = []
+    for d in CLEAN_DIRS + (MQUEUE_DIR,):
+        try:
+            if os.listdir(d):
+                left.append(d + " not empty")
+            if d in _MODES and os.stat(d).st_mode & 0o7777 != _MODES[d]:
+                left.append(d + " mode changed")
+        except OSError as e:
+            if d in _MODES:
+                left.append(f"{d}: {e.strerror}")
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                if len(f.read().splitlines()) > 1:
+                    left.append("SysV " + kind)
+        except OSError:
+            pass
+    alive = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())
+             and _state(p) not in ("Z", "X", "")]
+    if alive:
+        left.append(f"{len(alive)} processes")
+    return "; ".join(left)
 
 
 def remove_sysv_ipc():
@@ -181,10 +251,15 @@ def handle(req):
         results.append(res)
         if res.get("exit_code") != 0 or res.get("sandbox_failure"):
             break
+    ans = {"steps": results}
     if not req.get("keep", False) or any(r.get("exit_code") != 0 for r in results):
+        kill_strays(0.5)
         wipe()
         remove_sysv_ipc()
-    return {"steps": results}
+        dirty = leftovers()
+        if dirty:
+            ans["dirty"] = dirty
+    return ans
 
 
 def _not_dumpable():
@@ -200,6 +275,7 @@ def _not_dumpable():
 def serve(inp, out):
     """One request per line in, one answer per line out, until stdin closes."""
     _not_dumpable()
+    _record_modes()
     out.write(b'{"ready": true}\n')
     out.flush()
     for line in inp:

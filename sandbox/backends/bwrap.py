@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 
+from sandbox.backends import seccomp
 from sandbox.backends._io import pump
 from sandbox.backends.base import StepOutcome
 from sandbox.backends.zygote import Zygote, ZygoteProc
@@ -237,10 +238,13 @@ def _run_root() -> str:
 
 
 def _bwrap_args(tc: Toolchain, plan: Plan, phase: str, run_dir: str, limits: Limits, env: dict[str, str],
-                files: list[tuple[str, int]], status_fd: int, bind_fds: dict[str, int]) -> list[str]:
+                files: list[tuple[str, int]], status_fd: int, bind_fds: dict[str, int],
+                seccomp_fd: int = -1) -> list[str]:
     a = [shutil.which("bwrap") or "/usr/bin/bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
          "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox", "--cap-drop", "ALL",
          "--clearenv", "--json-status-fd", str(status_fd)]
+    if seccomp_fd >= 0:  # backends/seccomp.py: no ptrace, io_uring, keyrings, bpf... in the step
+        a += ["--seccomp", str(seccomp_fd)]
     binds = (*base_binds(), *tc.binds)
     a += ["--ro-bind", _etc_dir(tuple(sorted({d for _, d in binds if d.startswith("/etc/")}))), "/etc"]
     seen = {"/etc"}
@@ -417,10 +421,14 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
     file_fds: list[tuple[str, int]] = []
     cg_fds: list[int] = []
     bind_fds: dict[str, int] = {}
+    seccomp_fd = -1
     proc = None
     reaping = False
     t0 = time.monotonic()
     try:
+        filt = seccomp.filter_path() if os.environ.get("CODECORPUS_SANDBOX_SECCOMP") != "0" else None
+        if filt is not None:
+            seccomp_fd = os.open(filt, os.O_RDONLY)  # one fd per step: bwrap reads it to the end
         for rel in files:
             file_fds.append((rel, os.open(os.path.join(run_dir, "files", rel), os.O_RDONLY)))
         # Remapped toolchains (rustup, a Go tarball) often live under /root, which the slot uid
@@ -442,10 +450,12 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
         reaping = False
         if zyg is not None:
             proc = _spawn_via_zygote(zyg, tc, plan, phase, run_dir, limits, env, file_fds, bind_fds, w_status,
-                                     argv, bool(stdin))
+                                     argv, bool(stdin), seccomp_fd)
         else:
-            args = _bwrap_args(tc, plan, phase, run_dir, limits, env, file_fds, w_status, bind_fds) + ["--", *argv]
-            pass_fds = [w_status, *(fd for _, fd in file_fds), *bind_fds.values()]
+            args = _bwrap_args(tc, plan, phase, run_dir, limits, env, file_fds, w_status, bind_fds,
+                               seccomp_fd) + ["--", *argv]
+            pass_fds = [w_status, *(fd for _, fd in file_fds), *bind_fds.values(),
+                        *([seccomp_fd] if seccomp_fd >= 0 else [])]
             prefix = _launcher(slot, limits, [os.path.join(d, "cgroup.procs") for d in slot.cgroup.dirs]
                                if slot.cgroup is not None else [])
             reaping = prefix is not None and prefix[-1] == REAP_SEP
@@ -457,9 +467,9 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
             )
         os.close(w_status)
         w_status = -1
-        for fd in [*(fd for _, fd in file_fds), *bind_fds.values()]:
+        for fd in [*(fd for _, fd in file_fds), *bind_fds.values(), *([seccomp_fd] if seccomp_fd >= 0 else [])]:
             os.close(fd)
-        file_fds, bind_fds = [], {}
+        file_fds, bind_fds, seccomp_fd = [], {}, -1
 
         def kill() -> None:
             _stop(proc, reaping)
@@ -493,7 +503,7 @@ def _step(tc: Toolchain, plan: Plan, phase: str, argv: list[str], run_dir: str, 
             slot.cgroup.kill_all(2.0, slot.spare())
         return step
     finally:
-        for fd in (r_status, w_status, *cg_fds, *(fd for _, fd in file_fds), *bind_fds.values()):
+        for fd in (r_status, w_status, seccomp_fd, *cg_fds, *(fd for _, fd in file_fds), *bind_fds.values()):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -526,7 +536,7 @@ ZYGOTE_BYTES = 32 * 1024 * 1024  # the spawn server's share of the slot cgroup's
 
 def _spawn_via_zygote(zyg: Zygote, tc: Toolchain, plan: Plan, phase: str, run_dir: str, limits: Limits,
                       env: dict[str, str], file_fds: list[tuple[str, int]], bind_fds: dict[str, int], status_fd: int,
-                      argv: list[str], with_stdin: bool) -> ZygoteProc:
+                      argv: list[str], with_stdin: bool, seccomp_fd: int = -1) -> ZygoteProc:
     """Start bwrap through the slot's spawn server; fds get fixed numbers (3, 4, ...) in the child.
 
     The server already runs as the slot uid inside the slot cgroup; the compiled launcher in
@@ -545,7 +555,9 @@ def _spawn_via_zygote(zyg: Zygote, tc: Toolchain, plan: Plan, phase: str, run_di
     child_status = place(status_fd)
     child_files = [(rel, place(fd)) for rel, fd in file_fds]
     child_binds = {dest: place(fd) for dest, fd in bind_fds.items()}
-    args = _bwrap_args(tc, plan, phase, run_dir, limits, env, child_files, child_status, child_binds) + ["--", *argv]
+    child_seccomp = place(seccomp_fd) if seccomp_fd >= 0 else -1
+    args = _bwrap_args(tc, plan, phase, run_dir, limits, env, child_files, child_status, child_binds,
+                       child_seccomp) + ["--", *argv]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if with_stdin:

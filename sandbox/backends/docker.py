@@ -7,7 +7,8 @@ supervisor (sandbox/backends/_supervisor.py); a request leases one container exc
 sends its plan as one JSON line over the attached stdin; the supervisor enforces the step
 timeouts and output caps *inside* the container, kills strays and wipes the dirs after.
 Containers are labelled ``codecorpus.sandbox`` and recycled after ``RECYCLE_AFTER`` runs or
-after any run that timed out, hit a limit or failed; containers of dead owners are pruned by
+after any run that timed out, hit a limit, failed or left state the supervisor's wipe could not
+remove (its answer says ``dirty``); containers of dead owners are pruned by
 label when a pool starts.
 """
 
@@ -311,6 +312,7 @@ def run_plan(plan: Plan, tc: Toolchain, stdin: bytes, files: dict[str, bytes]) -
     run_mem = plan.run_limits.memory_mb
     box = p.acquire(run_mem)
     healthy = False
+    dirty: list[str] = []  # what the supervisor's wipe could not remove: recycle the container
     t0 = time.monotonic()
 
     def request(steps: list[dict], **flags) -> list[StepOutcome]:
@@ -319,6 +321,8 @@ def run_plan(plan: Plan, tc: Toolchain, stdin: bytes, files: dict[str, bytes]) -
         res = _exec(box, payload, nonce, sum(s["limits"]["timeout_s"] for s in steps) + 30)
         if "error" in res:
             raise ValueError(f"supervisor rejected the request: {res['error']}")
+        if res.get("dirty"):
+            dirty.append(str(res["dirty"]))
         return [_outcome(s) for s in res["steps"]]
 
     try:
@@ -348,7 +352,7 @@ def run_plan(plan: Plan, tc: Toolchain, stdin: bytes, files: dict[str, bytes]) -
         return None, StepOutcome(sandbox_failure=f"docker API failed: {type(e).__name__}: {e}",
                                  duration_s=time.monotonic() - t0)
     finally:
-        p.release(box, healthy)
+        p.release(box, healthy and not dirty)
 
 
 _toolchains: dict[str, Toolchain] | None = None
@@ -359,7 +363,7 @@ def _image_toolchains() -> dict[str, Toolchain]:
     if _toolchains is None:
         labels = _client().images.get(ensure_image()).labels or {}
         raw = json.loads(base64.b64decode(labels.get("codecorpus.toolchains", "") or b"e30="))
-        _toolchains = {lang: Toolchain(lang, dict(v["tools"]), (), {}, v.get("version", ""))
+        _toolchains = {lang: Toolchain(lang, dict(v["tools"]), (), dict(v.get("env", {})), v.get("version", ""))
                        for lang, v in raw.items()}
     return _toolchains
 

@@ -8,6 +8,7 @@ processes in the pool's containers for docker), files carrying a per-test marker
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import textwrap
@@ -439,3 +440,337 @@ def test_fifty_parallel_requests(backend, guard):
     res = sandbox.execute_many(reqs, workers=8, backend=backend)
     assert [r.status for r in res] == ["passed"] * 50
     assert [r.stdout for r in res] == [f"r{i} []\n" for i in range(50)]
+
+
+# --- verdict integrity: literal-expectation asserts are judged on the host (sandbox.verdict) ---
+
+LITERAL_TESTS = "assert f(3) == 987654321\nassert f(4) == [1, 2]\n"
+
+
+@pytest.mark.parametrize("code", [
+    # an object that claims equality with everything
+    "class E:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+    "    def __hash__(self): return 0\ndef f(x):\n    return E()\n",
+    # a builtin subclass doing the same
+    "class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)\n",
+    "class L(list):\n    def __eq__(self, o): return True\ndef f(x):\n    return L()\n",
+])
+def test_always_equal_objects_fail(code, backend, guard):
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed", r
+    assert "cannot be compared outside the program" in r.message or "assertion failed (got" in r.message, r
+
+
+def test_expectations_never_enter_the_sandbox(backend, guard):
+    # The program reads every file it can see under /src and its environment: the expected
+    # values are not there to copy.
+    code = py("""
+        import os
+        for d, _, fs in os.walk("/src"):
+            for n in fs:
+                print(open(os.path.join(d, n), errors="replace").read())
+        print(dict(os.environ))
+        def f(x):
+            return 0
+    """)
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "987654321" not in r.stdout and "[1, 2]" not in r.stdout, r
+
+
+def test_forged_sentinel_and_value_records_fail(backend, guard):
+    # Copies the pass sentinel and the record marker out of /src/main.py, prints a sentinel
+    # and value records of its own (it does not know the expected values) and exits 0.
+    code = py("""
+        import os, re, sys
+        src = open("/src/main.py").read()
+        sentinel = re.search(r"__codecorpus_pass_[0-9a-f]+__", src).group(0)
+        marker = re.search(r"__cc_value_[0-9a-f]+", src).group(0)
+        for i in range(2):
+            print(f"\\n{marker}:{i}:" + '["i", "0x0"]')
+        print("\\n" + sentinel)
+        sys.stdout.flush()
+        os._exit(0)
+    """)
+    r = run(code, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "assertion failed" in r.message, r
+    # Records for the real run's indices next to the harness's own: reported twice.
+    code2 = py("""
+        import re
+        marker = re.search(r"__cc_value_[0-9a-f]+", open("/src/main.py").read()).group(0)
+        print(f"\\n{marker}:0:" + '["i", "0x3ade68b1"]')
+        def f(x):
+            return 0
+    """)
+    r = run(code2, backend, tests=LITERAL_TESTS)
+    assert r.status == "failed" and "reported twice" in r.message, r
+
+
+@pytest.mark.parametrize("patch", [
+    "import builtins\nbuiltins.exec = lambda *a, **k: None\n",  # the runner's exec of the tests
+    "import builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n",
+    "import builtins\nclass AssertionError(Exception):\n    pass\nbuiltins.AssertionError = AssertionError\n",
+    "import sys\nsys.excepthook = lambda *a: None\nimport atexit, os\natexit.register(os._exit, 0)\n",
+    "import json\njson.dumps = lambda *a, **k: '[\"i\", \"0x3ade68b1\"]'\n",  # the serializer's module
+])
+def test_patching_the_test_machinery_does_not_pass(patch, backend, guard):
+    r = run(patch + "def f(x):\n    return 0\n", backend, tests=LITERAL_TESTS)
+    assert r.status == "failed", r
+    good = run(patch + "def f(x):\n    return 987654321 if x == 3 else [1, 2]\n", backend, tests=LITERAL_TESTS)
+    assert good.status in ("passed", "failed")  # no crash of the harness either way
+
+
+SYSCALL_PROBE = py("""
+    import ctypes, json
+    libc = ctypes.CDLL(None, use_errno=True)
+    calls = {NUMBERS}
+    out = {}
+    for name, nr in calls.items():
+        ctypes.set_errno(0)
+        out[name] = (libc.syscall(nr, 0, 0, 0, 0, 0), ctypes.get_errno())
+    print(json.dumps(out))
+""")
+
+
+def test_seccomp_denies_process_and_kernel_interfaces(backend, guard):
+    """ptrace, process_vm_*, pidfd_getfd, io_uring, keyrings, bpf... fail inside the sandbox;
+    on bwrap also the x32 ABI, which would get around a filter keyed on x86-64 numbers."""
+    import json
+    import platform
+
+    from sandbox.backends import seccomp
+
+    if platform.machine() not in seccomp.AUDIT_ARCH:
+        pytest.skip(f"no seccomp filter for {platform.machine()}")
+    col = 0 if platform.machine() == "x86_64" else 1
+    numbers = {name: nrs[col] for name, nrs in seccomp.DENIED.items()}
+    if backend == "bwrap" and platform.machine() == "x86_64":
+        numbers["x32_getpid"] = seccomp.X32_BIT | 39
+    r = run(SYSCALL_PROBE.replace("{NUMBERS}", repr(numbers)), backend)
+    assert r.status == "passed", r
+    got = json.loads(r.stdout)
+    denied_errnos = {errno.EPERM}
+    if backend == "docker":  # docker's default profile; our filter is the bwrap backend's
+        got = {k: v for k, v in got.items() if k in ("keyctl", "add_key", "request_key", "bpf", "perf_event_open")}
+        denied_errnos.add(errno.ENOSYS)
+    allowed = {name: v for name, v in got.items() if v[0] != -1 or v[1] not in denied_errnos}
+    assert not allowed, allowed
+    assert run("print(sum(range(10)))", backend).stdout == "45\n"  # ordinary programs unaffected
+
+
+# --- no state between runs: a hostile run, then an innocent one that sees a fresh sandbox ---
+
+INNOCENT = py("""
+    import os
+    def tree(d):
+        out = []
+        for root, dirs, files in os.walk(d):
+            out += sorted(os.path.join(root, n) for n in dirs + files)
+        return out
+    for d in ("/tmp", "/dev/shm", "/work", "/dev/mqueue"):
+        if os.path.isdir(d):
+            st = os.statvfs(d)
+            print(d, oct(os.stat(d).st_mode & 0o7777), tree(d), st.f_bfree * st.f_frsize // 2**20, "MiB free")
+    for kind in ("shm", "msg", "sem"):
+        try:
+            print(kind, len(open(f"/proc/sysvipc/{kind}").read().splitlines()))
+        except OSError:
+            print(kind, "n/a")
+    try:
+        print("keys", [ln.split()[-1] for ln in open("/proc/keys")])
+    except OSError:
+        print("keys n/a")
+    print("procs", len([p for p in os.listdir("/proc") if p.isdigit()]))
+    with open("/tmp/big", "wb") as f:
+        f.write(b"x" * (40 << 20))  # the tmpfs is not left full
+    print("wrote 40 MiB")
+""")
+
+HOSTILE = py("""
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.makedirs("/tmp/a/b/c")
+    open("/tmp/a/b/c/f", "w").write("x")
+    os.chmod("/tmp/a/b", 0)
+    os.chmod("/tmp/a", 0)
+    os.makedirs("/work/d/e")
+    os.chmod("/work/d", 0)
+    for d in ("/tmp", "/work", "/dev/shm"):
+        try:
+            os.chmod(d, 0o500)
+        except OSError:
+            pass
+    try:
+        with open("/dev/shm/fill", "wb") as f:
+            while True:
+                f.write(b"\\0" * (1 << 20))
+    except OSError:
+        pass
+    libc.mq_open(b"/ccleak", os.O_CREAT | os.O_RDWR, 0o600, None)
+    libc.msgget(0x4343, 0o1666)
+    libc.shmget(0x4344, 4096, 0o1666)
+    libc.syscall(248, b"user", b"ccleak", b"x", 1, -4)  # add_key to the user keyring
+    if os.fork() == 0:
+        os.setsid()
+        import time
+        time.sleep(600)
+    print("done")
+""")
+
+
+def test_hostile_run_leaves_nothing_for_the_next(backend, guard):
+    before = run(INNOCENT, backend, timeout_s=10)
+    assert before.status == "passed" and "wrote 40 MiB" in before.stdout, before
+    ids = None
+    if backend == "docker":
+        from sandbox.backends import docker
+
+        ids = set(docker.pool()._all)
+    hostile = run(HOSTILE, backend, timeout_s=5)
+    assert hostile.status == "passed" and hostile.stdout == "done\n", hostile
+    after = run(INNOCENT, backend, timeout_s=10)
+    assert after.status == "passed", after
+    assert after.stdout == before.stdout
+    if ids is not None:  # the wipe cleaned it: the same containers serve on, none was recycled
+        from sandbox.backends import docker
+
+        assert set(docker.pool()._all) == ids
+
+
+@pytest.mark.parametrize("language,code,tests", [
+    ("c", "#include <stdlib.h>\nint f(void) { exit(0); return 1; }\n",
+     "#include <assert.h>\nint main(void) { assert(f() == 2); return 0; }\n"),
+    ("java", "class Solution { static int f() { System.exit(0); return 1; } }\n",
+     "public class Main { public static void main(String[] a) { if (Solution.f() != 2) throw new AssertionError(); } }\n"),
+    ("rust", "fn f() -> i32 { std::process::exit(0) }\n",
+     "#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn t() { assert_eq!(f(), 2); }\n}\n"),
+    ("go", "package main\n\nimport \"os\"\n\nfunc F() int { os.Exit(0); return 1 }\n",
+     "package main\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {\n\tif F() != 2 {\n\t\tt.Fatal(\"bad\")\n\t}\n}\n"),
+    ("bash", "f() { exit 0; }\n", "f\n[ \"$(f)\" = 2 ] || exit 1\n"),
+    ("javascript", "function f() { return 1; }\nconsole.assert = () => {};\n",
+     "console.assert(f() === 2);\n"),  # silencing console.assert from the code does not help
+])
+def test_exit_zero_mid_test_in_every_language(language, code, tests, backend, guard, need):
+    """The test-framework forms (Rust #[test], Go testing, Java Main, console.assert) keep the
+    sentinel: leaving with status 0 before the tests finished is `failed`."""
+    need(language, backend)
+    r = run(code, backend, language=language, tests=tests, timeout_s=20)
+    assert r.status == "failed", r
+
+
+JS_LITERAL_TESTS = ("const assert = require('node:assert');\nassert.strictEqual(f(3), 987654321);\n"
+                    "assert.deepStrictEqual(f(4), [1, 'two', {three: 3}]);\n")
+
+
+@pytest.mark.parametrize("code", [
+    "class E { valueOf() { return 987654321; } toString() { return '987654321'; } }\nfunction f(x) { return new E(); }\n",
+    "function f(x) { return new Proxy([], { get: () => 987654321 }); }\n",
+    # patch what the harness would use after the code ran
+    "Object.getPrototypeOf = () => Object.prototype;\nArray.isArray = () => true;\n"
+    "JSON.stringify = () => '[\"n\",\"987654321\"]';\nfunction f(x) { return {}; }\n",
+    "Array.prototype.toJSON = function () { return ['n', '987654321']; };\nfunction f(x) { return [0]; }\n",
+])
+def test_js_values_are_judged_on_the_host(code, backend, guard, need):
+    need("javascript", backend)
+    r = run(code, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10)
+    assert r.status == "failed", r
+    good = "function f(x) { return x === 3 ? 987654321 : [1, 'two', {three: 3}]; }\n"
+    assert run(good, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10).status == "passed"
+
+
+def test_js_expectations_never_enter_the_sandbox(backend, guard, need):
+    need("javascript", backend)
+    code = ("const fs = require('fs');\nfor (const n of fs.readdirSync('/src')) console.log(fs.readFileSync('/src/' + n, 'utf8'));\n"
+            "console.log(fs.readFileSync('/proc/self/cmdline', 'utf8'), JSON.stringify(process.env));\n"
+            "function f(x) { return 0; }\n")
+    r = run(code, backend, language="javascript", tests=JS_LITERAL_TESTS, timeout_s=10)
+    assert r.status == "failed" and "987654321" not in r.stdout and "'two'" not in r.stdout, r
+
+
+def test_shadowing_names_the_tests_use(backend, guard):
+    """The solution rebinds `set`, `sorted` and `abs`, which the tests call around its result;
+    the host still sees only the values those produce."""
+    code = py("""
+        class Anything:
+            def __eq__(self, other): return True
+            def __le__(self, other): return True
+            def __lt__(self, other): return True
+            def __sub__(self, other): return self
+        def set(*a): return Anything()
+        def sorted(*a): return Anything()
+        def abs(*a): return Anything()
+        def f(x): return [0]
+    """)
+    tests = ("assert set(f(1)) == set((1, 2))\nassert sorted(f(2)) == [1, 2]\n"
+             "assert abs(f(3)[0] - 0.5) <= 1e-9\n")
+    r = run(code, backend, tests=tests)
+    assert r.status == "failed" and "cannot be compared outside the program" in r.message, r
+
+
+@pytest.mark.parametrize("language,code", [
+    ("cpp", "#define NDEBUG\n#include <cassert>\nint f() { return 1; }\n"),
+    ("cpp", "#include <cassert>\n#undef assert\n#define assert(x) ((void)0)\nint f() { return 1; }\n"),
+    ("c", "#include <assert.h>\n#define __assert_fail(...) ((void)0)\nint f(void) { return 1; }\n"),
+])
+def test_c_assert_macros_cannot_be_disabled_by_the_code(language, code, backend, guard, need):
+    need(language, backend)
+    for tests in ("#include <assert.h>\nint main(void) { assert(f() == 2); return 0; }\n",
+                  "int main(void) { assert(f() == 2); return 0; }\n"):  # relying on the code's include
+        r = run(code, backend, language=language, tests=tests, timeout_s=20)
+        assert r.status == "failed", r
+
+
+@pytest.mark.parametrize("shadow", [
+    # HumanEval-X's tests collect results with java.util.Arrays.asList: an empty list has no `false`
+    "class Arrays {\n    static <T> java.util.List<T> asList(T... a) { return new java.util.ArrayList<>(); }\n}\n",
+    # java.lang names are imported on demand too
+    "class AssertionError extends RuntimeException {\n    AssertionError() { }\n}\n",
+])
+def test_java_classes_shadowing_what_the_tests_use(shadow, backend, guard, need):
+    need("java", backend)
+    from sandbox import humaneval_x as hx
+
+    t = hx.task(hx.load("java")[0], completion="        return false;\n    }\n}\n" + shadow)
+    r = run(t.code, backend, language="java", tests=t.tests, timeout_s=20)
+    assert r.status == "failed" and "hides java." in r.message, r
+
+
+UT_TESTS = "import unittest\nclass TestF(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 2)\n"
+CLASSIC_TESTS = "y = f(1)\nassert y == 2\n"  # an assignment: not the literal form, judged in the sandbox
+
+
+@pytest.mark.parametrize("code,tests", [
+    ("import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n", UT_TESTS),
+    ("import unittest\nunittest.TestResult.wasSuccessful = lambda self: True\n", UT_TESTS),
+    ("import unittest, sys\nclass Fake:\n    TestCase = object\nsys.modules['unittest'] = Fake()\n", UT_TESTS),
+    ("import builtins\nbuiltins.exec = lambda *a, **k: None\n", CLASSIC_TESTS),
+    ("import builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n", CLASSIC_TESTS),
+    ("__builtins__ = {'print': print}\n", CLASSIC_TESTS),
+    ("import builtins\nclass AE(Exception):\n    pass\nbuiltins.AssertionError = AE\n", CLASSIC_TESTS),
+])
+def test_python_patches_are_undone_before_the_tests(code, tests, backend, guard):
+    """In-sandbox tests (unittest, non-literal asserts): what the code patched at import time
+    (builtins, the unittest machinery, sys.modules) is restored before the tests run."""
+    r = run(code + "def f(x):\n    return 0\n", backend, tests=tests)
+    assert r.status == "failed", r
+    assert run("def f(x):\n    return 2\n", backend, tests=tests).status == "passed"
+
+
+JS_CLASSIC_TESTS = ("const assert = require('node:assert');\nconst y = f(1);\n"
+                    "assert.strictEqual(y, 2);\nassert.deepStrictEqual([y], [2]);\n")
+
+
+@pytest.mark.parametrize("code", [
+    "require('assert').strictEqual = () => {};\nrequire('node:assert').deepStrictEqual = () => {};\n",
+    # a require hook that hands the tests a fake assert module
+    "const M = require('module');\nconst load = M._load;\nM._load = function (r, ...a) {\n"
+    "  if (String(r).includes('assert')) return Object.assign(() => {}, {strictEqual() {}, deepStrictEqual() {}});\n"
+    "  return load.call(this, r, ...a);\n};\n",
+    "console.assert = () => {};\nrequire('assert').strict.strictEqual = () => {};\n",
+])
+def test_js_assert_and_require_hooks_cannot_be_patched(code, backend, guard, need):
+    need("javascript", backend)
+    r = run(code + "function f(x) { return 0; }\n", backend, language="javascript", tests=JS_CLASSIC_TESTS,
+            timeout_s=10)
+    assert r.status == "failed", r
+    good = run("function f(x) { return 2; }\n", backend, language="javascript", tests=JS_CLASSIC_TESTS, timeout_s=10)
+    assert good.status == "passed", good

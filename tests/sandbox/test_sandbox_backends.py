@@ -263,3 +263,47 @@ def test_bwrap_without_cgroups(bwrap_backend):
         res = json.loads(p.stdout)
         assert res["status"] == want, res
     assert res["stdout"] == "True\n"
+
+
+def test_supervisor_wipe_removes_unreadable_trees_and_reports_leftovers(tmp_path, monkeypatch):
+    """The docker supervisor's wipe (run here on a temp dir): chmod-000 trees and a chmodded
+    top dir are cleaned and restored; what stays is named by leftovers()."""
+    from sandbox.backends import _supervisor as sup
+
+    top = tmp_path / "tmp"
+    deep = top / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "f").write_text("x")
+    (top / "a" / "b").chmod(0)
+    (top / "a").chmod(0)
+    monkeypatch.setattr(sup, "CLEAN_DIRS", (str(top),))
+    monkeypatch.setattr(sup, "MQUEUE_DIR", str(tmp_path / "mqueue"))
+    monkeypatch.setattr(sup, "_MODES", {})
+    top.chmod(0o1777)
+    sup._record_modes()
+    top.chmod(0o700)
+    sup.wipe()
+    assert os.listdir(top) == [] and top.stat().st_mode & 0o7777 == 0o1777
+    (top / "left").write_text("x")
+    assert f"{top} not empty" in sup.leftovers()
+
+
+@pytest.mark.docker
+def test_docker_dirty_answer_recycles_the_container(docker_backend, monkeypatch):
+    """A run whose wipe left something (the supervisor's answer says `dirty`) is not reused."""
+    from sandbox.backends import docker
+
+    p = docker.pool()
+    mem = 207  # a pool key no other test uses
+    assert sandbox.execute("print(1)", "python", backend=docker_backend, memory_mb=mem).status == "passed"
+    (first,) = [b.id for b in p._idle[mem]]
+    real = docker._exec
+
+    def dirty_exec(box, payload, nonce, budget_s):
+        return dict(real(box, payload, nonce, budget_s), dirty="/tmp not empty")
+
+    monkeypatch.setattr(docker, "_exec", dirty_exec)
+    assert sandbox.execute("print(2)", "python", backend=docker_backend, memory_mb=mem).stdout == "2\n"
+    assert first not in p._all and p._idle[mem] == []  # recycled
+    monkeypatch.setattr(docker, "_exec", real)
+    assert sandbox.execute("print(3)", "python", backend=docker_backend, memory_mb=mem).stdout == "3\n"
