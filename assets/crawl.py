@@ -96,11 +96,15 @@ def git_cache_dir(corpus: CorpusResource) -> str:
 
 
 def _outcome_table(result: CrawlResult, lang: str) -> dg.MetadataValue:
-    rank = {"failed": 0, "skipped": 1, "fetched": 2}
-    outs = sorted(result.outcomes, key=lambda o: (rank.get(o.status, 3), -o.files[lang], o.repo.name))
+    """Repositories that supplied files first (most files first), then failures, then skips: the
+    table answers "where did this partition come from" before "what was left out"."""
+    rank = {"fetched": 0, "failed": 1, "skipped": 2}
+    outs = sorted(result.outcomes, key=lambda o: (o.files[lang] == 0, rank.get(o.status, 3), -o.files[lang],
+                                                  o.repo.name))
     rows = [(o.repo.name, o.status, o.reason or "", o.files[lang], o.repo.license or "") for o in outs]
     if len(rows) > MAX_OUTCOME_ROWS:
-        rows = rows[:MAX_OUTCOME_ROWS] + [(f"... {len(rows) - MAX_OUTCOME_ROWS} more in code_files_repos", "", "", "", "")]
+        rows = rows[:MAX_OUTCOME_ROWS] + [(f"... {len(rows) - MAX_OUTCOME_ROWS} more in code_files_repos", "", "", None,
+                                           "")]
     return md_table(["repo", "status", "reason", "files", "license"], rows)
 
 
@@ -158,7 +162,7 @@ def code_files(context: dg.AssetExecutionContext, config: CrawlAssetConfig, corp
             "content_bytes": st.bytes[lang],
             "repos": counts_table(result.status_counts(), key="status", value="repos"),
             "repo_outcomes": _outcome_table(result, lang),
-            "skip_reasons": counts_table(dict(st.skips)) if st.skips else dg.MetadataValue.md("none"),
+            "skip_reasons": counts_table(dict(st.skips)),
             "skip_examples": md_table(["reason", "example"], sorted(st.examples.items())),
             "licenses": counts_table(dict(Counter(o.repo.license or "unknown" for o in result.outcomes
                                                   if o.files[lang])), key="license", value="repos"),
@@ -275,7 +279,7 @@ def code_commits(context: dg.AssetExecutionContext, config: CommitsConfig, corpu
     meta |= {
         "commits": stats.commits,
         "repos": md_table(["repo", "status", "reason", "commits"], outcomes),
-        "skip_reasons": counts_table(dict(stats.skips)) if stats.skips else dg.MetadataValue.md("none"),
+        "skip_reasons": counts_table(dict(stats.skips)),
         "languages": counts_table(dict(stats.languages), key="language", value="commits"),
     }
     return dg.MaterializeResult(metadata=meta)

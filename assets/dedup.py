@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
+from assets.common import counts_table, manifest_metadata, md_table, report_sets, upstream_hashes
 from assets.partitions import language_partitions
 from assets.resources import CorpusResource
 from corpus import shards
@@ -62,7 +62,8 @@ def stage_metadata(stats: dict) -> dict:
         "kept_rows": stats["kept_rows"],
         "exact_duplicates": stats["exact_duplicates"],
         "near_duplicates": stats["near_duplicates"],
-        "removed_fraction": round(1 - stats["kept_rows"] / rows, 4),
+        "dropped_rows": stats["input_rows"] - stats["kept_rows"],
+        "dropped_fraction": round(1 - stats["kept_rows"] / rows, 4),
         "clusters": stats["clusters"],
         "largest_cluster": stats["largest_cluster"],
         "short_documents": stats["short_documents"],
@@ -70,12 +71,12 @@ def stage_metadata(stats: dict) -> dict:
         "verified_pairs": stats["verified_pairs"],
         "false_positives_dropped": stats["false_positives"],
         "lsh": f"{stats['bands']} bands x {stats['rows_per_band']} rows",
-        "cluster_sizes": md_table(["cluster size", "clusters"], list(stats["cluster_sizes"].items())),
-        "reasons": counts_table({k: v for k, v in stats["reasons"].items() if v}),
-        "skip_reasons": counts_table({k: v for k, v in skips.items() if v}) if any(skips.values())
-        else dg.MetadataValue.md("none"),
+        "cluster_sizes": md_table(["cluster_size", "clusters"],
+                                  list(stats["cluster_sizes"].items())[::-1]),
+        "reasons": counts_table({k: v for k, v in stats["reasons"].items() if v}, value="rows"),
+        "skip_reasons": counts_table({k: v for k, v in skips.items() if v}, value="rows"),
         "phase_seconds": md_table(
-            ["phase", "wall s", "cpu s"],
+            ["phase", "wall_s", "cpu_s"],
             [(k, v, stats.get("phase_cpu_seconds", {}).get(k, "")) for k, v in phases.items()],
         ),
         "mb_per_s": round(stats["input_bytes"] / 1e6 / max(phases.get("total", 0.0), 1e-9), 2),
@@ -134,7 +135,7 @@ _EAGER = dg.AutomationCondition.eager()
     can_subset=True,
 )
 def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corpus: CorpusResource):
-    """Both shard sets are always (re)built together; only the selected keys report a materialization."""
+    """Both shard sets are always (re)built together; both record a materialization when rewritten."""
     lang = context.partition_key
     cfg = dedup_config(config)
     in_path = corpus.path(UPSTREAM, lang)
@@ -158,15 +159,14 @@ def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corp
         f"({stats['exact_duplicates']} exact, {stats['near_duplicates']} near duplicates)"
         + (" (reused)" if reused else "")
     )
-    selected = context.selected_asset_keys
-    if DEDUP_KEY in selected:
-        meta = manifest_metadata(path, manifest, reused=reused)
-        meta["clusters_table"] = dg.MetadataValue.path(clusters_path)
-        yield dg.MaterializeResult(asset_key=DEDUP_KEY, metadata=meta | stage_metadata(stats))
-    if CLUSTERS_KEY in selected:
-        meta = manifest_metadata(clusters_path, clusters_manifest, reused=reused)
-        meta["reasons"] = counts_table({k: v for k, v in stats["reasons"].items() if v})
-        yield dg.MaterializeResult(asset_key=CLUSTERS_KEY, metadata=meta)
+    meta = manifest_metadata(path, manifest, reused=reused)
+    meta["clusters_table"] = dg.MetadataValue.path(clusters_path)
+    cmeta = manifest_metadata(clusters_path, clusters_manifest, reused=reused)
+    cmeta["reasons"] = counts_table({k: v for k, v in stats["reasons"].items() if v}, value="rows")
+    yield from report_sets(context, [
+        dg.MaterializeResult(asset_key=DEDUP_KEY, metadata=meta | stage_metadata(stats)),
+        dg.MaterializeResult(asset_key=CLUSTERS_KEY, metadata=cmeta),
+    ], rewritten=not reused)
     if CHECK_KEY in context.selected_asset_check_keys:
         yield _consistency_check(path, clusters_path)
 

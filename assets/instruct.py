@@ -102,7 +102,7 @@ def stage_metadata(st: StageStats, out: str) -> dict[str, Any]:
     md: dict[str, Any] = manifest_metadata(out, st.manifest)
     md["rows_in"] = st.rows_in
     md["rows_out"] = st.rows_out
-    md["skip reasons"] = counts_table(dict(st.skips))
+    md["skip_reasons"] = counts_table(dict(st.skips))
     md["skipped"] = sum(st.skips.values())
     for name, counts in sorted(st.counts.items()):
         md[name] = counts_table(dict(counts), key=name.split(":")[0], value="rows")
@@ -391,7 +391,7 @@ def instruct_verified_pass_rate(config: PassRateCheckConfig, corpus: CorpusResou
                 ran += 1
                 passed += st == "passed"
     rate = passed / ran if ran else 1.0
-    return dg.AssetCheckResult(passed=rate >= config.min_pass_rate,
+    return dg.AssetCheckResult(passed=rate >= config.min_pass_rate, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"ran": ran, "passed": passed, "pass_rate": round(rate, 4)})
 
 
@@ -413,8 +413,8 @@ def instruct_langid_beats_chance(corpus: CorpusResource) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no snippets: nothing was classified"})
     acc = float((m.extra.get("langid_accuracy") if m else None) or 0.0)
     chance = 1.0 / max(1, len(per))
-    return dg.AssetCheckResult(passed=acc > chance, metadata={"accuracy": acc, "chance": round(chance, 4),
-                                                              "labels": len(per)})
+    return dg.AssetCheckResult(passed=acc > chance, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"accuracy": acc, "chance": round(chance, 4), "labels": len(per)})
 
 
 @dg.asset_check(asset=dpo_pairs, description="chosen and rejected differ and the prompt ends with the user turn")

@@ -95,7 +95,7 @@ def synthetic_code(context: dg.AssetExecutionContext, config: SyntheticConfig,
         "failure statuses": counts_table(dict(st.status), key="status"),
         "language mix": counts_table(dict(st.languages), key="language", value="programs"),
         "decontamination hits": counts_table(dict(st.decontam_hits), key="benchmark"),
-        "skip reasons": counts_table(dict(st.skips)),
+        "skip_reasons": counts_table(dict(st.skips)),
     }
     if backend is not None:
         u = backend.usage.as_dict()
