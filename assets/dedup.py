@@ -29,10 +29,10 @@ class DedupAssetConfig(dg.Config):
     rows: int | None = Field(default=None, description="LSH rows per band; None = chosen for the threshold")
     verify: bool = Field(default=True, description="drop candidate pairs whose true Jaccard is below threshold")
     keep_policy: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_KEEP_POLICY),
+        default=list(DEFAULT_KEEP_POLICY),
         description="which row of a cluster is kept, criteria in order: license, stars, forks, revision_date, id",
     )
-    permissive_licenses: list[str] = Field(default_factory=lambda: sorted(PERMISSIVE_LICENSES))
+    permissive_licenses: list[str] = Field(default=sorted(PERMISSIVE_LICENSES))
     seed: int = Field(default=42, description="seed of the MinHash permutations")
     memory_limit: str = Field(default="1GB", description="DuckDB memory cap for the reduce (spills beyond)")
     threads: int = Field(default=1, description="DuckDB threads for the reduce (output does not depend on it)")

@@ -44,10 +44,12 @@ CODE_UPSTREAM = "code_clean"
 class LLMConfig(dg.Config):
     """Which generator writes instructions / judges them: ``offline`` needs no model."""
 
-    backend: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BACKEND", "offline"),
-                         description="offline | openai | hf")
-    base_url: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BASE_URL", LLMSpec.base_url))
-    model: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_MODEL", LLMSpec.model))
+    # Defaults read CODECORPUS_LLM_* when the code location loads (each run worker loads it), so
+    # the Launchpad shows the value a run will use.
+    backend: str = Field(default=os.environ.get("CODECORPUS_LLM_BACKEND", "offline"),
+                         description="offline | openai | hf (default: $CODECORPUS_LLM_BACKEND or offline)")
+    base_url: str = Field(default=os.environ.get("CODECORPUS_LLM_BASE_URL", LLMSpec.base_url))
+    model: str = Field(default=os.environ.get("CODECORPUS_LLM_MODEL", LLMSpec.model))
     # Defaults come from the library's LLMSpec so the two cannot drift apart.
     api_key_env: str = LLMSpec.api_key_env
     max_concurrency: int = LLMSpec.max_concurrency
@@ -196,7 +198,7 @@ class CandidatesConfig(dg.Config):
     sandbox_workers: int = 2
     limit: int = Field(0, description="at most this many snippets (0 = all)")
     decontaminate: bool = Field(True, description="drop candidates sharing a 10-gram with a benchmark")
-    decontam_benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp", "gsm8k", "math"])
+    decontam_benchmarks: list[str] = Field(default=["humaneval", "mbpp", "gsm8k", "math"])
 
 
 @dg.asset(deps=["instruct_langid"], group_name=GROUP, pool="sandbox")
@@ -235,7 +237,7 @@ def instruct_candidates(context: dg.AssetExecutionContext, config: CandidatesCon
 
 class ScoringConfig(dg.Config):
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[str, float] = Field(default=dict(DEFAULT_WEIGHTS))
 
 
 def _scorer(spec: LLMSpec, corpus: CorpusResource) -> Any:
@@ -337,7 +339,7 @@ def sft_fim(config: SFTConfig, corpus: CorpusResource) -> dg.MaterializeResult:
 
 class DPOConfig(dg.Config):
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[str, float] = Field(default=dict(DEFAULT_WEIGHTS))
     min_score: float = 0.4
     n_mutants: int = Field(6, description="mutants tried per answer until one fails the tests")
     judge_margin: float = Field(0.03, description="judge pairs need chosen - rejected >= this")

@@ -18,11 +18,14 @@ Backfill one language from the command line::
 
 import hashlib
 import os
+import warnings
+from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
 
 from assets.common import counts_table, manifest_metadata, md_table, report_sets, upstream_hashes
+from assets.crawl import crawl_freshness
 from assets.partitions import language_partitions
 from assets.resources import CorpusResource
 from corpus import __version__ as CODE_VERSION
@@ -187,4 +190,18 @@ def code_filters_nightly(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(run_key=f"{context.scheduled_execution_time:%Y%m%d%H%M}-{lang}", partition_key=lang)
 
 
-defs = dg.Definitions(assets=[code_quality], jobs=[filters_job], schedules=[code_filters_nightly])
+# Matches code_filters_nightly: at its latest tick, the filtered sets were rebuilt (or
+# confirmed) in the day (+2 h) before it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    filters_freshness = dg.build_last_update_freshness_checks(
+        assets=["code_quality", "code_clean"], deadline_cron=filter_cron(), lower_bound_delta=timedelta(hours=26),
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+    # Evaluates the freshness checks of every scheduled asset; off by default like the schedules.
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=[*filters_freshness, *crawl_freshness], name="freshness_checks_sensor",
+    )
+
+defs = dg.Definitions(assets=[code_quality], jobs=[filters_job], schedules=[code_filters_nightly],
+                      asset_checks=filters_freshness, sensors=[freshness_sensor])

@@ -89,3 +89,32 @@ def test_definition_load_does_not_import_torch():
             "assert not heavy, heavy\n")
     env = dict(os.environ, PYTHONPATH=REPO)
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=300)
+
+
+def test_launchpad_shows_a_default_for_every_optional_config_field():
+    """A pydantic ``default_factory`` reaches Dagster as "optional, no default": the Launchpad
+    then shows an empty field. Every optional field must carry its real default."""
+    defs = build_definitions()
+    missing = []
+    for a in {id(a): a for a in defs.get_repository_def().assets_defs_by_key.values()}.values():
+        field = a.op.config_field if a.is_executable else None
+        stack = [("", field.config_type)] if field is not None else []
+        while stack:
+            prefix, ctype = stack.pop()
+            for name, f in (getattr(ctype, "fields", None) or {}).items():
+                if not f.is_required and not f.default_provided:
+                    missing.append(f"{a.op.name}: {prefix}{name}")
+                stack.append((f"{prefix}{name}.", f.config_type))
+    assert not missing, missing
+
+
+def test_scheduled_assets_have_warning_freshness_checks():
+    """Each schedule's assets carry a freshness check (WARN) evaluated by one sensor."""
+    repo = build_definitions().get_repository_def()
+    checks = {k for d in repo.asset_checks_defs_by_key.values() for k in d.check_keys if k.name == "freshness_check"}
+    for name in ("weekly_crawl", "code_filters_nightly"):
+        job = repo.get_job(repo.get_schedule_def(name).job_name)
+        keys = {k for k in job.asset_layer.selected_asset_keys}
+        assert any(dg.AssetCheckKey(k, "freshness_check") in checks for k in keys), name
+    sensor = repo.get_sensor_def("freshness_checks_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # like the schedules: on when they are
