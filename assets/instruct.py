@@ -42,7 +42,7 @@ CODE_UPSTREAM = "code_clean"
 
 
 class LLMConfig(dg.Config):
-    """Which generator writes instructions / judges them: ``offline`` needs no model."""
+    """Which generator writes instructions / judges them: `offline` needs no model."""
 
     # Defaults read CODECORPUS_LLM_* when the code location loads (each run worker loads it), so
     # the Launchpad shows the value a run will use.

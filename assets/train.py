@@ -33,7 +33,7 @@ CHECKPOINTS = "_checkpoints"
 
 
 class PretrainConfig(dg.Config):
-    """Knobs of one pretraining stage; ``tiny`` profile caps steps so tests take seconds."""
+    """Knobs of one pretraining stage; `tiny` profile caps steps so tests take seconds."""
 
     preset: str = Field(default="tiny", description="model preset: tiny, small, 0.5B, 1.5B, 3B, 7B, 14B, 32B")
     steps: int = Field(default=300, description="optimizer steps (tiny profile: at most 40)")

@@ -118,3 +118,20 @@ def test_scheduled_assets_have_warning_freshness_checks():
         assert any(dg.AssetCheckKey(k, "freshness_check") in checks for k in keys), name
     sensor = repo.get_sensor_def("freshness_checks_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # like the schedules: on when they are
+
+
+def test_ui_texts_are_markdown_not_restructuredtext():
+    """Config, resource and asset descriptions render as markdown in the UI: ``x`` shows raw."""
+    import inspect
+
+    from assets.resources import CorpusResource
+    from pipelines.definitions import stage_modules
+
+    classes = [CorpusResource] + [
+        o for m in stage_modules() for o in vars(m).values()
+        if inspect.isclass(o) and issubclass(o, (dg.Config, dg.ConfigurableResource)) and o.__module__ == m.__name__
+    ]
+    bad = [c.__name__ for c in classes if "``" in (c.__doc__ or "")]
+    graph = build_definitions().resolve_asset_graph()
+    bad += [k.to_user_string() for k in graph.materializable_asset_keys if "``" in (graph.get(k).description or "")]
+    assert not bad, bad
