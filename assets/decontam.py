@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import dagster as dg
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
+from assets.common import counts_table, manifest_metadata, md_table, report_sets, upstream_hashes
 from assets.partitions import language_partitions, text_batch_partitions
 from assets.resources import CorpusResource, ExecutorResource
 from corpus import shards
@@ -84,10 +84,10 @@ def _run_decontam(context: dg.AssetExecutionContext, config: DecontamConfig, cor
     mb = stats.bytes_in / 1e6
     per_bench = [[b, stats.removed_per_benchmark.get(b, 0), stats.tasks_hit.get(b, 0)] for b in d.benchmark_names()]
     meta = manifest_metadata(out, kept_m) | {
-        "rows_in": stats.rows_in,
-        "rows_kept": stats.rows_kept,
-        "rows_removed": stats.rows_removed,
-        "removed_fraction": round(stats.rows_removed / stats.rows_in, 6) if stats.rows_in else 0.0,
+        "input_rows": stats.rows_in,
+        "kept_rows": stats.rows_kept,
+        "dropped_rows": stats.rows_removed,
+        "dropped_fraction": round(stats.rows_removed / stats.rows_in, 6) if stats.rows_in else 0.0,
         "hits_per_benchmark": md_table(["benchmark", "rows removed", "distinct tasks hit"], per_bench),
         "removed_examples": md_table(["id", "benchmark", "task_id", "first shared n-gram"],
                                      [[e["id"], e["benchmark"], e["task_id"], e["ngram"]] for e in stats.examples]),
@@ -95,7 +95,7 @@ def _run_decontam(context: dg.AssetExecutionContext, config: DecontamConfig, cor
         "benchmark_items_not_indexed": d.skipped_short,
         "ngram": config.ngram,
         "throughput_mb_s": round(mb / stats.seconds, 2) if stats.seconds else 0.0,
-        "skip reasons": counts_table({"empty or null text (kept, nothing to match)": stats.empty_or_null}),
+        "skip_reasons": counts_table({"empty or null text (kept, nothing to match)": stats.empty_or_null}),
         "input_capped_at": cap if cap is not None else "none",
     }
     context.log.info("%s: %d rows in, %d removed (%s)", name, stats.rows_in, stats.rows_removed,
@@ -153,14 +153,11 @@ def make_decontam_asset(name: str, upstream: str, text_column: str,
     )
     def _asset(context: dg.AssetExecutionContext, config: DecontamConfig, corpus: CorpusResource,
                executor: ExecutorResource):
-        # Both shard sets are always (re)built together; only selected keys report results.
+        # Both shard sets are always (re)built together; both record a materialization when rewritten.
         kept, removed = _run_decontam(context, config, corpus, executor, name, upstream, text_column)
-        selected = context.selected_asset_keys
         part = context.partition_key if context.has_partition_key else None
-        if dg.AssetKey(name) in selected:
-            yield kept
-        if dg.AssetKey(f"{name}_removed") in selected:
-            yield removed
+        reused = bool(kept.metadata and kept.metadata.get("reused_existing") is True)
+        yield from report_sets(context, [kept, removed], rewritten=not reused)
         checks = context.selected_asset_check_keys
         if dg.AssetCheckKey(dg.AssetKey(name), "counts_add_up") in checks:
             yield _check_counts(corpus, name, upstream, part)

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
+from assets.common import counts_table, manifest_metadata, md_table, report_sets, upstream_hashes
 from assets.partitions import language_partitions
 from assets.resources import CorpusResource, ExecutorResource
 from corpus import shards
@@ -30,10 +30,10 @@ class DedupAssetConfig(dg.Config):
     rows: int | None = Field(default=None, description="LSH rows per band; None = chosen for the threshold")
     verify: bool = Field(default=True, description="drop candidate pairs whose true Jaccard is below threshold")
     keep_policy: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_KEEP_POLICY),
+        default=list(DEFAULT_KEEP_POLICY),
         description="which row of a cluster is kept, criteria in order: license, stars, forks, revision_date, id",
     )
-    permissive_licenses: list[str] = Field(default_factory=lambda: sorted(PERMISSIVE_LICENSES))
+    permissive_licenses: list[str] = Field(default=sorted(PERMISSIVE_LICENSES))
     seed: int = Field(default=42, description="seed of the MinHash permutations")
     memory_limit: str = Field(default="1GB", description="DuckDB memory cap for the reduce (spills beyond)")
     threads: int = Field(default=1, description="DuckDB threads for the reduce (output does not depend on it)")
@@ -63,7 +63,8 @@ def stage_metadata(stats: dict) -> dict:
         "kept_rows": stats["kept_rows"],
         "exact_duplicates": stats["exact_duplicates"],
         "near_duplicates": stats["near_duplicates"],
-        "removed_fraction": round(1 - stats["kept_rows"] / rows, 4),
+        "dropped_rows": stats["input_rows"] - stats["kept_rows"],
+        "dropped_fraction": round(1 - stats["kept_rows"] / rows, 4),
         "clusters": stats["clusters"],
         "largest_cluster": stats["largest_cluster"],
         "short_documents": stats["short_documents"],
@@ -71,12 +72,12 @@ def stage_metadata(stats: dict) -> dict:
         "verified_pairs": stats["verified_pairs"],
         "false_positives_dropped": stats["false_positives"],
         "lsh": f"{stats['bands']} bands x {stats['rows_per_band']} rows",
-        "cluster_sizes": md_table(["cluster size", "clusters"], list(stats["cluster_sizes"].items())),
-        "reasons": counts_table({k: v for k, v in stats["reasons"].items() if v}),
-        "skip_reasons": counts_table({k: v for k, v in skips.items() if v}) if any(skips.values())
-        else dg.MetadataValue.md("none"),
+        "cluster_sizes": md_table(["cluster_size", "clusters"],
+                                  list(stats["cluster_sizes"].items())[::-1]),
+        "reasons": counts_table({k: v for k, v in stats["reasons"].items() if v}, value="rows"),
+        "skip_reasons": counts_table({k: v for k, v in skips.items() if v}, value="rows"),
         "phase_seconds": md_table(
-            ["phase", "wall s", "cpu s"],
+            ["phase", "wall_s", "cpu_s"],
             [(k, v, stats.get("phase_cpu_seconds", {}).get(k, "")) for k, v in phases.items()],
         ),
         "mb_per_s": round(stats["input_bytes"] / 1e6 / max(phases.get("total", 0.0), 1e-9), 2),
@@ -136,7 +137,7 @@ _EAGER = dg.AutomationCondition.eager()
 )
 def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corpus: CorpusResource,
                executor: ExecutorResource):
-    """Both shard sets are always (re)built together; only the selected keys report a materialization."""
+    """Both shard sets are always (re)built together; both record a materialization when rewritten."""
     lang = context.partition_key
     cfg = dedup_config(config)
     in_path = corpus.path(UPSTREAM, lang)
@@ -161,15 +162,14 @@ def code_dedup(context: dg.AssetExecutionContext, config: DedupAssetConfig, corp
         f"({stats['exact_duplicates']} exact, {stats['near_duplicates']} near duplicates)"
         + (" (reused)" if reused else "")
     )
-    selected = context.selected_asset_keys
-    if DEDUP_KEY in selected:
-        meta = manifest_metadata(path, manifest, reused=reused)
-        meta["clusters_table"] = dg.MetadataValue.path(clusters_path)
-        yield dg.MaterializeResult(asset_key=DEDUP_KEY, metadata=meta | stage_metadata(stats))
-    if CLUSTERS_KEY in selected:
-        meta = manifest_metadata(clusters_path, clusters_manifest, reused=reused)
-        meta["reasons"] = counts_table({k: v for k, v in stats["reasons"].items() if v})
-        yield dg.MaterializeResult(asset_key=CLUSTERS_KEY, metadata=meta)
+    meta = manifest_metadata(path, manifest, reused=reused)
+    meta["clusters_table"] = dg.MetadataValue.path(clusters_path)
+    cmeta = manifest_metadata(clusters_path, clusters_manifest, reused=reused)
+    cmeta["reasons"] = counts_table({k: v for k, v in stats["reasons"].items() if v}, value="rows")
+    yield from report_sets(context, [
+        dg.MaterializeResult(asset_key=DEDUP_KEY, metadata=meta | stage_metadata(stats)),
+        dg.MaterializeResult(asset_key=CLUSTERS_KEY, metadata=cmeta),
+    ], rewritten=not reused)
     if CHECK_KEY in context.selected_asset_check_keys:
         yield _consistency_check(path, clusters_path)
 

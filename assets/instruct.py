@@ -42,12 +42,14 @@ CODE_UPSTREAM = "code_clean"
 
 
 class LLMConfig(dg.Config):
-    """Which generator writes instructions / judges them: ``offline`` needs no model."""
+    """Which generator writes instructions / judges them: `offline` needs no model."""
 
-    backend: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BACKEND", "offline"),
-                         description="offline | openai | hf")
-    base_url: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_BASE_URL", LLMSpec.base_url))
-    model: str = Field(default_factory=lambda: os.environ.get("CODECORPUS_LLM_MODEL", LLMSpec.model))
+    # Defaults read CODECORPUS_LLM_* when the code location loads (each run worker loads it), so
+    # the Launchpad shows the value a run will use.
+    backend: str = Field(default=os.environ.get("CODECORPUS_LLM_BACKEND", "offline"),
+                         description="offline | openai | hf (default: $CODECORPUS_LLM_BACKEND or offline)")
+    base_url: str = Field(default=os.environ.get("CODECORPUS_LLM_BASE_URL", LLMSpec.base_url))
+    model: str = Field(default=os.environ.get("CODECORPUS_LLM_MODEL", LLMSpec.model))
     # Defaults come from the library's LLMSpec so the two cannot drift apart.
     api_key_env: str = LLMSpec.api_key_env
     max_concurrency: int = LLMSpec.max_concurrency
@@ -102,7 +104,7 @@ def stage_metadata(st: StageStats, out: str) -> dict[str, Any]:
     md: dict[str, Any] = manifest_metadata(out, st.manifest)
     md["rows_in"] = st.rows_in
     md["rows_out"] = st.rows_out
-    md["skip reasons"] = counts_table(dict(st.skips))
+    md["skip_reasons"] = counts_table(dict(st.skips))
     md["skipped"] = sum(st.skips.values())
     for name, counts in sorted(st.counts.items()):
         md[name] = counts_table(dict(counts), key=name.split(":")[0], value="rows")
@@ -196,7 +198,7 @@ class CandidatesConfig(dg.Config):
     sandbox_workers: int = 2
     limit: int = Field(0, description="at most this many snippets (0 = all)")
     decontaminate: bool = Field(True, description="drop candidates sharing a 10-gram with a benchmark")
-    decontam_benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp", "gsm8k", "math"])
+    decontam_benchmarks: list[str] = Field(default=["humaneval", "mbpp", "gsm8k", "math"])
 
 
 @dg.asset(deps=["instruct_langid"], group_name=GROUP, pool="sandbox")
@@ -235,7 +237,7 @@ def instruct_candidates(context: dg.AssetExecutionContext, config: CandidatesCon
 
 class ScoringConfig(dg.Config):
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[str, float] = Field(default=dict(DEFAULT_WEIGHTS))
 
 
 def _scorer(spec: LLMSpec, corpus: CorpusResource) -> Any:
@@ -337,7 +339,7 @@ def sft_fim(config: SFTConfig, corpus: CorpusResource) -> dg.MaterializeResult:
 
 class DPOConfig(dg.Config):
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[str, float] = Field(default=dict(DEFAULT_WEIGHTS))
     min_score: float = 0.4
     n_mutants: int = Field(6, description="mutants tried per answer until one fails the tests")
     judge_margin: float = Field(0.03, description="judge pairs need chosen - rejected >= this")
@@ -391,7 +393,7 @@ def instruct_verified_pass_rate(config: PassRateCheckConfig, corpus: CorpusResou
                 ran += 1
                 passed += st == "passed"
     rate = passed / ran if ran else 1.0
-    return dg.AssetCheckResult(passed=rate >= config.min_pass_rate,
+    return dg.AssetCheckResult(passed=rate >= config.min_pass_rate, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"ran": ran, "passed": passed, "pass_rate": round(rate, 4)})
 
 
@@ -413,8 +415,8 @@ def instruct_langid_beats_chance(corpus: CorpusResource) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no snippets: nothing was classified"})
     acc = float((m.extra.get("langid_accuracy") if m else None) or 0.0)
     chance = 1.0 / max(1, len(per))
-    return dg.AssetCheckResult(passed=acc > chance, metadata={"accuracy": acc, "chance": round(chance, 4),
-                                                              "labels": len(per)})
+    return dg.AssetCheckResult(passed=acc > chance, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"accuracy": acc, "chance": round(chance, 4), "labels": len(per)})
 
 
 @dg.asset_check(asset=dpo_pairs, description="chosen and rejected differ and the prompt ends with the user turn")

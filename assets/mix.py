@@ -117,7 +117,7 @@ def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, corpus: Co
             "share_chart": dg.MetadataValue.md(bar_chart({s: actual[s] for s in actual})),
             "missing_sources": [s for s in SOURCES if report.available_tokens.get(s, 0) == 0],
             "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in report.notes) or "none"),
-            "skip reasons": counts_table(dict(report.skipped)),
+            "skip_reasons": counts_table(dict(report.skipped)),
             "inputs": len(inputs),
         }
     )
@@ -133,6 +133,7 @@ def mixture_ratios_on_target(corpus: CorpusResource) -> dg.AssetCheckResult:
     worst = max((abs(v) for v in off.values()), default=0.0)
     return dg.AssetCheckResult(
         passed=worst <= RATIO_TOLERANCE,
+        severity=dg.AssetCheckSeverity.WARN,
         metadata={"max_abs_deviation": worst,
                   "deviation": md_table(["source", "target", "actual"],
                                         [[s, f"{t:.4f}", f"{actual.get(s, 0):.4f}"] for s, t in target.items()])},

@@ -13,15 +13,13 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, partition_sets, upstream_hashes
+from assets.common import counts_table, manifest_metadata, partition_sets, sparkline, upstream_hashes
 from assets.resources import CorpusResource
 from assets.train import POOL, history_table, png_markdown
 from corpus import shards
-from training import checkpoint as ckpt
-from training.dpo import DPOConfig, train_dpo
-from training.pretrain import resolve_device
-from training.report import plot_curves
-from training.sft import NoExamplesError, SFTConfig, train_sft
+
+# torch and training/ are imported inside the assets: definition load (code server, every run
+# worker) stays free of them until a training asset actually runs.
 
 GROUP = "instruct"
 TOKENIZER_FILE = "tokenizer.json"
@@ -55,6 +53,8 @@ def _tokenizer(path_set: str):
 
 def _publish(out: str, model, settings: dict[str, Any], inputs: list[str], tokenizer_json: str, final: dict[str, Any],
              history: list[dict[str, Any]], png: bytes, skipped: dict[str, int]) -> shards.Manifest:
+    from training import checkpoint as ckpt
+
     with open(tokenizer_json, "rb") as fh:
         tok_bytes = fh.read()
     return ckpt.save_model_set(
@@ -65,9 +65,11 @@ def _publish(out: str, model, settings: dict[str, Any], inputs: list[str], token
 
 
 def _untrained(context: dg.AssetExecutionContext, out: str, model, settings: dict[str, Any], inputs: list[str],
-               tokenizer_json: str, upstream: str, exc: NoExamplesError) -> dg.MaterializeResult:
+               tokenizer_json: str, upstream: str, exc: Exception) -> dg.MaterializeResult:
     """No usable rows upstream: publish the input model unchanged, flagged ``trained=False`` (the
     asset check ``<asset>_trained`` fails), so the graph completes and the UI says why."""
+    from training import checkpoint as ckpt
+
     context.log.warning(f"{upstream}: {exc}; publishing the input model unchanged")
     with open(tokenizer_json, "rb") as fh:
         tok_bytes = fh.read()
@@ -77,7 +79,7 @@ def _untrained(context: dg.AssetExecutionContext, out: str, model, settings: dic
     return dg.MaterializeResult(metadata=manifest_metadata(out, manifest) | {
         "trained": False,
         "reason": str(exc),
-        "skip reasons": counts_table(dict(exc.skipped)),
+        "skip_reasons": counts_table(dict(exc.skipped)),
     })
 
 
@@ -107,6 +109,11 @@ class SFTAssetConfig(dg.Config):
 @dg.asset(deps=["sft_fine", "tokenizer", "pretrain_stage2"], group_name=GROUP, pool=POOL,
           description="Supervised fine-tuning (ChatML, loss on assistant tokens) of the stage-2 model.")
 def sft_model(context: dg.AssetExecutionContext, config: SFTAssetConfig, corpus: CorpusResource) -> dg.MaterializeResult:
+    from training import checkpoint as ckpt
+    from training.pretrain import resolve_device
+    from training.report import plot_curves
+    from training.sft import NoExamplesError, SFTConfig, train_sft
+
     sets = input_sets(corpus, "sft_fine")
     inputs = [h for _, h in sets] + upstream_hashes(corpus, ["tokenizer", "pretrain_stage2"], None)
     scfg = SFTConfig(steps=min(config.steps, 8) if corpus.tiny else config.steps, batch_size=config.batch_size,
@@ -130,8 +137,9 @@ def sft_model(context: dg.AssetExecutionContext, config: SFTAssetConfig, corpus:
         "first_loss": res.final["first_loss"],
         "final_loss": res.final["final_loss"],
         "examples_seen": res.examples,
-        "skip reasons": counts_table(dict(res.skipped)),
-        "loss_curve": png_markdown(png, "SFT loss"),
+        "skip_reasons": counts_table(dict(res.skipped)),
+        "loss_curve": dg.MetadataValue.text(sparkline([h.get("loss") for h in res.history])),
+        "loss_curve_image": png_markdown(png, "SFT loss"),
         "history": history_table(res.history, ("step", "loss", "grad_norm", "tokens")),
     })
 
@@ -150,6 +158,12 @@ class DPOAssetConfig(dg.Config):
 @dg.asset(deps=["dpo_pairs", "sft_model"], group_name=GROUP, pool=POOL,
           description="DPO (sigmoid loss, frozen SFT reference) on execution/judge preference pairs.")
 def dpo_model(context: dg.AssetExecutionContext, config: DPOAssetConfig, corpus: CorpusResource) -> dg.MaterializeResult:
+    from training import checkpoint as ckpt
+    from training.dpo import DPOConfig, train_dpo
+    from training.pretrain import resolve_device
+    from training.report import plot_curves
+    from training.sft import NoExamplesError
+
     sets = input_sets(corpus, "dpo_pairs")
     inputs = [h for _, h in sets] + upstream_hashes(corpus, ["sft_model"], None)
     dcfg = DPOConfig(steps=min(config.steps, 6) if corpus.tiny else config.steps, batch_size=config.batch_size,
@@ -180,8 +194,9 @@ def dpo_model(context: dg.AssetExecutionContext, config: DPOAssetConfig, corpus:
         "reward_accuracy": res.final["reward_accuracy"],
         "reward_margin": res.final["reward_margin"],
         "pairs_seen": res.examples,
-        "skip reasons": counts_table(dict(res.skipped)),
-        "loss_curve": png_markdown(png, "DPO loss"),
+        "skip_reasons": counts_table(dict(res.skipped)),
+        "loss_curve": dg.MetadataValue.text(sparkline([h.get("loss") for h in res.history])),
+        "loss_curve_image": png_markdown(png, "DPO loss"),
         "history": history_table(res.history, ("step", "loss", "reward_accuracy", "reward_margin")),
     })
 

@@ -18,11 +18,14 @@ Backfill one language from the command line::
 
 import hashlib
 import os
+import warnings
+from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
+from assets.common import counts_table, manifest_metadata, md_table, report_sets, upstream_hashes
+from assets.crawl import crawl_freshness
 from assets.partitions import language_partitions
 from assets.resources import CorpusResource, ExecutorResource
 from corpus import __version__ as CODE_VERSION
@@ -70,12 +73,14 @@ class QualityConfig(dg.Config):
 )
 def code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corpus: CorpusResource,
                  executor: ExecutorResource):
-    """Both shard sets are always (re)built together; only the selected keys report a materialization."""
-    for result in _code_quality(context, config, corpus, executor):
-        if isinstance(result, dg.AssetCheckResult):
-            if dg.AssetCheckKey(dg.AssetKey("code_quality"), "counts_add_up") in context.selected_asset_check_keys:
-                yield result
-        elif dg.AssetKey.from_coercible(result.asset_key) in context.selected_asset_keys:
+    """Both shard sets are always (re)built together; both record a materialization when rewritten."""
+    results = list(_code_quality(context, config, corpus, executor))
+    sets = [r for r in results if isinstance(r, dg.MaterializeResult)]
+    reused = all(r.metadata and r.metadata.get("reused_existing") is True for r in sets)
+    yield from report_sets(context, sets, rewritten=not reused)
+    for result in results:
+        if isinstance(result, dg.AssetCheckResult) and \
+                dg.AssetCheckKey(dg.AssetKey("code_quality"), "counts_add_up") in context.selected_asset_check_keys:
             yield result
 
 
@@ -113,25 +118,25 @@ def _code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corp
     for r in rules.rules:
         bounds = r.bounds_for(lang)
         rule_rows.append([r.name, r.metric, bounds.describe() if r.applies_to(lang) else "n/a",
-                          stats.dropped.get(r.name, 0), f"{stats.dropped_bytes.get(r.name, 0):,}",
+                          stats.dropped.get(r.name, 0), stats.dropped_bytes.get(r.name, 0),
                           stats.fired.get(r.name, 0)])
     if stats.dropped.get("empty_content"):
-        rule_rows.append(["empty_content", "-", "null or empty", stats.dropped["empty_content"], "0",
+        rule_rows.append(["empty_content", "-", "null or empty", stats.dropped["empty_content"], 0,
                           stats.fired.get("empty_content", 0)])
     kept_frac = stats.kept_fraction()
     mb = stats.bytes_in / 1e6
     yield dg.MaterializeResult(
         asset_key="code_quality",
         metadata=manifest_metadata(out, km) | {
-            "rows_in": stats.rows_in,
-            "rows_kept": stats.rows_kept,
-            "rows_dropped": stats.rows_dropped,
-            "bytes_in": stats.bytes_in,
-            "bytes_kept": stats.bytes_kept,
+            "input_rows": stats.rows_in,
+            "kept_rows": stats.rows_kept,
+            "dropped_rows": stats.rows_dropped,
+            "input_bytes": stats.bytes_in,
+            "kept_bytes": stats.bytes_kept,
             "kept_fraction": round(stats.rows_kept / stats.rows_in, 6) if stats.rows_in else 0.0,
             "drops_by_rule": md_table(
-                ["rule", "metric", "drop if", "dropped (first rule)", "bytes dropped", "fired (would drop)"],
-                rule_rows),
+                ["rule", "metric", "drop_if", "dropped_rows (first rule)", "dropped_bytes", "fired_rows (would drop)"],
+                sorted(rule_rows, key=lambda r: (-r[3], -r[5], r[0]))),
             "kept_fraction_by_language": md_table(
                 ["language", "rows in", "kept", "kept fraction"],
                 [[k, stats.per_language[k][0], stats.per_language[k][1], f"{v:.4f}"] for k, v in kept_frac.items()]),
@@ -142,7 +147,7 @@ def _code_quality(context: dg.AssetExecutionContext, config: QualityConfig, corp
             "rules_file": rules.path,
             "rules_sha256": rules.sha256[:16],
             "throughput_mb_s": round(mb / stats.seconds, 2) if stats.seconds else 0.0,
-            "skip reasons": counts_table({"empty or null content (dropped)": stats.dropped.get("empty_content", 0)}),
+            "skip_reasons": counts_table({"empty or null content (dropped)": stats.dropped.get("empty_content", 0)}),
         },
     )
     yield dg.MaterializeResult(
@@ -189,4 +194,18 @@ def code_filters_nightly(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(run_key=f"{context.scheduled_execution_time:%Y%m%d%H%M}-{lang}", partition_key=lang)
 
 
-defs = dg.Definitions(assets=[code_quality], jobs=[filters_job], schedules=[code_filters_nightly])
+# Matches code_filters_nightly: at its latest tick, the filtered sets were rebuilt (or
+# confirmed) in the day (+2 h) before it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    filters_freshness = dg.build_last_update_freshness_checks(
+        assets=["code_quality", "code_clean"], deadline_cron=filter_cron(), lower_bound_delta=timedelta(hours=26),
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+    # Evaluates the freshness checks of every scheduled asset; off by default like the schedules.
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=[*filters_freshness, *crawl_freshness], name="freshness_checks_sensor",
+    )
+
+defs = dg.Definitions(assets=[code_quality], jobs=[filters_job], schedules=[code_filters_nightly],
+                      asset_checks=filters_freshness, sensors=[freshness_sensor])

@@ -15,9 +15,9 @@ from corpus.executor import KINDS, ExecutorSpec, make_executor
 class CorpusResource(dg.ConfigurableResource):
     """Where shard sets live and how big the embedded default runs.
 
-    ``profile`` is ``default`` (the embedded demo: real local sources, minutes on a laptop)
-    or ``tiny`` (tests: seconds). Assets shrink their caps under ``tiny``; every other knob is
-    the asset's own Config.
+    `profile` is `default` (the embedded demo: real local sources, minutes on a laptop) or
+    `tiny` (tests: seconds). Assets shrink their caps under `tiny`; every other knob is the
+    asset's own Config. (Markdown, not reStructuredText: the UI renders it.)
     """
 
     data_root: str = Field(default_factory=shards.data_root, description="local path or pyarrow URI")

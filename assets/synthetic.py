@@ -28,15 +28,15 @@ from corpus.synthetic.generate import DEFAULT_TOPICS, topic_seeds
 class SyntheticConfig(dg.Config):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     max_programs: int = Field(200, description="seeds to try (tiny profile: 20)")
-    topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
-    languages: list[str] = Field(default_factory=lambda: ["python", "javascript", "java", "cpp"],
+    topics: list[str] = Field(default=list(DEFAULT_TOPICS))
+    languages: list[str] = Field(default=["python", "javascript", "java", "cpp"],
                                  description="LLM path: languages to write programs in")
     n_hypothesis: int = 6
     seed: int = 0
     timeout_s: float = 10.0
     sandbox_workers: int = 2
     decontam_ngram: int = 10
-    decontam_benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp", "gsm8k", "math"])
+    decontam_benchmarks: list[str] = Field(default=["humaneval", "mbpp", "gsm8k", "math"])
 
 
 def _rows(paths: list[tuple[str, str]], only: str | None = None) -> Iterator[dict[str, Any]]:
@@ -95,7 +95,7 @@ def synthetic_code(context: dg.AssetExecutionContext, config: SyntheticConfig,
         "failure statuses": counts_table(dict(st.status), key="status"),
         "language mix": counts_table(dict(st.languages), key="language", value="programs"),
         "decontamination hits": counts_table(dict(st.decontam_hits), key="benchmark"),
-        "skip reasons": counts_table(dict(st.skips)),
+        "skip_reasons": counts_table(dict(st.skips)),
     }
     if backend is not None:
         u = backend.usage.as_dict()

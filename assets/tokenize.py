@@ -171,7 +171,7 @@ def _tokens_asset(stage: int, context, config: TokensConfig, corpus: CorpusResou
         "tokens_per_source (exact)": md_table(
             ["source", "documents", "train tokens", "val tokens", "train share", "mixture proxy tokens"], rows),
         "fim": counts_table(dict(report.fim), key="kind"),
-        "skip reasons": counts_table({k: v for k, v in report.skipped.items() if v}),
+        "skip_reasons": counts_table({k: v for k, v in report.skipped.items() if v}),
         "surrogates_replaced": report.surrogates_replaced,
         "tokens_per_second": round((sum(report.train_tokens.values()) + sum(report.val_tokens.values())) / max(dt, 1e-9)),
         "seconds": round(dt, 2),

@@ -12,21 +12,20 @@ import json
 import os
 import shutil
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import numpy as np
 import pyarrow as pa
-import torch
 from pydantic import Field
 
-from assets.common import counts_table, manifest_metadata, md_table, upstream_hashes
+from assets.common import counts_table, manifest_metadata, md_table, sparkline, upstream_hashes
 from assets.resources import CorpusResource
 from corpus import shards
-from training import checkpoint as ckpt
-from training.data import TokenShardDataset
-from training.pretrain import TrainConfig, TrainResult, train, unigram_entropy
-from training.report import plot_curves
+
+if TYPE_CHECKING:  # torch and training/ load only when a training asset runs (not at definition load)
+    from training.data import TokenShardDataset
+    from training.pretrain import TrainConfig
 
 GROUP = "train"
 POOL = "gpu"
@@ -34,7 +33,7 @@ CHECKPOINTS = "_checkpoints"
 
 
 class PretrainConfig(dg.Config):
-    """Knobs of one pretraining stage; ``tiny`` profile caps steps so tests take seconds."""
+    """Knobs of one pretraining stage; `tiny` profile caps steps so tests take seconds."""
 
     preset: str = Field(default="tiny", description="model preset: tiny, small, 0.5B, 1.5B, 3B, 7B, 14B, 32B")
     steps: int = Field(default=300, description="optimizer steps (tiny profile: at most 40)")
@@ -67,7 +66,9 @@ class Stage2Config(PretrainConfig):
     micro_batch_size: int = 4
 
 
-def train_config(cfg: PretrainConfig, tiny: bool, **extra: Any) -> TrainConfig:
+def train_config(cfg: PretrainConfig, tiny: bool, **extra: Any) -> "TrainConfig":
+    from training.pretrain import TrainConfig
+
     steps = min(cfg.steps, 40) if tiny else cfg.steps
     return TrainConfig(
         preset=cfg.preset, steps=steps, micro_batch_size=cfg.micro_batch_size, grad_accum=cfg.grad_accum,
@@ -89,8 +90,8 @@ def history_table(history: list[dict[str, Any]], cols: tuple[str, ...], rows: in
     every = max(1, len(history) // rows)
     picked = [h for i, h in enumerate(history) if i % every == 0 or i == len(history) - 1]
 
-    def fmt(v: Any) -> str:
-        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+    def fmt(v: Any) -> Any:
+        return float(f"{v:.4g}") if isinstance(v, float) else v
 
     return md_table(cols, [[fmt(h.get(c)) for c in cols] for h in picked])
 
@@ -109,7 +110,14 @@ def val_set(corpus: CorpusResource, tokens_asset: str) -> str | None:
 
 
 def run_stage(context: dg.AssetExecutionContext, corpus: CorpusResource, asset: str, tokens_asset: str,
-              tcfg: TrainConfig, deps: list[str], threads: int = 0) -> dg.MaterializeResult:
+              tcfg: "TrainConfig", deps: list[str], threads: int = 0) -> dg.MaterializeResult:
+    import torch
+
+    from training import checkpoint as ckpt
+    from training.data import TokenShardDataset
+    from training.pretrain import train, unigram_entropy
+    from training.report import plot_curves
+
     out = corpus.path(asset)
     data = corpus.path(tokens_asset)
     inputs = upstream_hashes(corpus, deps, None)
@@ -125,7 +133,7 @@ def run_stage(context: dg.AssetExecutionContext, corpus: CorpusResource, asset: 
     shards.clean_stale_temps(out)
     if threads:
         torch.set_num_threads(threads)
-    res: TrainResult = train(tcfg, data, os.path.join(corpus.path(asset, CHECKPOINTS)), log=context.log.info)
+    res = train(tcfg, data, os.path.join(corpus.path(asset, CHECKPOINTS)), log=context.log.info)
     ds = TokenShardDataset(data)
     train_rows = np.arange(res.heldout[0])
     sample = train_rows[np.linspace(0, len(train_rows) - 1, min(len(train_rows), 2000)).astype(np.int64)]
@@ -153,7 +161,8 @@ def run_stage(context: dg.AssetExecutionContext, corpus: CorpusResource, asset: 
         "resumed_from_step": res.resumed_from,
         "seq_len": ds.seq_len,
         "rope_theta": res.model_cfg.rope_theta,
-        "loss_curve": png_markdown(png, f"{asset} loss"),
+        "loss_curve": dg.MetadataValue.text(sparkline([h.get("loss") for h in res.history])),
+        "loss_curve_image": png_markdown(png, f"{asset} loss"),
         "loss_curve_png": dg.MetadataValue.path(os.path.join(out, "loss_curve.png")),
         "history": history_table(res.history, ("step", "loss", "lr", "grad_norm", "tokens_per_s")),
     }
@@ -172,6 +181,8 @@ def pretrain_stage1(context: dg.AssetExecutionContext, config: PretrainConfig,
           description="Stage 2 pretraining: repo-level shards, longer seq_len, RoPE base 1e6, from stage 1.")
 def pretrain_stage2(context: dg.AssetExecutionContext, config: Stage2Config,
                     corpus: CorpusResource) -> dg.MaterializeResult:
+    from training.data import TokenShardDataset
+
     seq_len = TokenShardDataset(corpus.path("tokens_stage2")).seq_len
     tcfg = train_config(config, corpus.tiny, init_from=corpus.path("pretrain_stage1"),
                         model_overrides={"rope_theta": config.rope_theta,
@@ -216,9 +227,11 @@ HUMANEVAL_SCHEMA = pa.schema([
 ])
 
 
-def heldout_data(corpus: CorpusResource, tokens_asset: str, cap: int) -> tuple[TokenShardDataset, np.ndarray, str]:
+def heldout_data(corpus: CorpusResource, tokens_asset: str, cap: int) -> "tuple[TokenShardDataset, np.ndarray, str]":
     """(data set, rows, description) never trained on: the tokens stage's ``_val`` set when it
     exists, else the tail rows the pretraining stages held out (recorded in their manifests)."""
+    from training.data import TokenShardDataset
+
     val = val_set(corpus, tokens_asset)
     if val:
         ds = TokenShardDataset(val)
@@ -243,7 +256,9 @@ def _heldout_rows(corpus: CorpusResource, tokens_asset: str, n_seq: int, cap: in
 def model_eval(context: dg.AssetExecutionContext, config: EvalConfig, corpus: CorpusResource) -> dg.MaterializeResult:
     from tokenizers import Tokenizer
 
+    from training import checkpoint as ckpt
     from training import humaneval as he
+    from training.data import TokenShardDataset
     from training.evaluate import fim_exact_match, heldout_by_source
     from training.pretrain import resolve_device
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the sandbox, its tests and the embedded default use: bubblewrap (default
 # sandbox backend), docker.io (docker backend), debootstrap (sandbox image), the toolchains and
-# libraries HumanEval-X needs (below), python3-doc
-# (real code documentation for the text-code classifier). Installs only what is missing;
+# libraries HumanEval-X needs (below), python3-doc (real code documentation for the text-code
+# classifier), postgresql (the Postgres instance tests start a throw-away server), chromium (the
+# browser test drives it with Playwright). Installs only what is missing;
 # without root it prints what to install and carries on (the tests skip with reasons).
 set -uo pipefail
 need=()
@@ -22,6 +23,8 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 for crate in rand regex md5 aho-corasick memchr; do
   ls -d /usr/share/cargo/registry/"$crate"-[0-9]* >/dev/null 2>&1 || need+=("librust-$crate-dev")
 done
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -d /usr/share/doc/python3/html ] || [ -d /usr/share/doc/python3-doc/html ] || need+=(python3-doc)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.common import metadata_text
 from assets.crawl import code_commits, code_files
 from assets.resources import CorpusResource
 from corpus import shards
@@ -21,14 +22,14 @@ def _materialize(asset, tmp_path: Path, partition: str | None = None, config: di
 
 def _meta(result, name: str) -> dict:
     [mat] = result.asset_materializations_for_node(name)
-    return {k: v.value for k, v in mat.metadata.items()}
+    return {k: metadata_text(v) for k, v in mat.metadata.items()}
 
 
 def test_code_files_partition_from_configured_sources(bad_repo: Path, git_repo: Path, tmp_path: Path) -> None:
     config = {"sources": [f"local:{bad_repo}", f"git:{git_repo}"]}
     res = _materialize(code_files, tmp_path, "python", config)
     meta = _meta(res, "code_files")
-    assert meta["rows"] == meta["files"] > 0 and meta["reused_existing"] is False
+    assert meta["dagster/row_count"] == meta["files"] > 0 and meta["reused_existing"] is False
     for reason in ("binary", "too_large", "symlink_loop", "symlink_outside_repo", "malformed_notebook"):
         assert f"| {reason} |" in meta["skip_reasons"]
     assert "| fetched | 2 |" in meta["repos"]
@@ -43,13 +44,13 @@ def test_code_files_partition_from_configured_sources(bad_repo: Path, git_repo: 
     again = _meta(_materialize(code_files, tmp_path, "python", config), "code_files")
     assert again["reused_existing"] is True and again["content_hash"] == meta["content_hash"]
     java = _meta(_materialize(code_files, tmp_path, "java", config), "code_files")
-    assert java["rows"] == 1
+    assert java["dagster/row_count"] == 1
 
 
 def test_code_files_embedded_default_tiny(tmp_path: Path) -> None:
     """No config: this machine's stdlib / site-packages / JDK sources, capped by the tiny profile."""
     meta = _meta(_materialize(code_files, tmp_path, "python"), "code_files")
-    assert 0 < meta["rows"] <= 150
+    assert 0 < meta["dagster/row_count"] <= 150
     rows = [r for b in shards.iter_batches(str(tmp_path / "data" / "code_files" / "python")) for r in b.to_pylist()]
     assert all(r["license"] for r in rows) and len({r["repo"] for r in rows}) >= 3  # per-repo cap spreads it
 

@@ -17,6 +17,7 @@ from decontam_helpers import (
     write_set,
 )
 
+from assets.common import metadata_text
 from assets.decontam import code_clean, general_clean, math_clean, text_code_clean
 from assets.partitions import text_batch_partitions
 from assets.resources import CorpusResource, ExecutorResource
@@ -101,7 +102,7 @@ def _materialize(assets, tmp_path, partition=None, instance=None, run_config=Non
 def _meta(result, key):
     for e in result.get_asset_materialization_events():
         if e.asset_key == dg.AssetKey(key):
-            return {k: v.value for k, v in e.materialization.metadata.items()}
+            return {k: metadata_text(v) for k, v in e.materialization.metadata.items()}
     raise AssertionError(f"no materialization of {key}")
 
 
@@ -111,20 +112,20 @@ def test_code_clean_asset_removes_leaks_checks_pass_and_rerun_is_noop(tmp_path, 
     res = _materialize([code_clean], tmp_path, "python")
     assert res.success
     meta = _meta(res, "code_clean")
-    assert (meta["rows_in"], meta["rows_kept"], meta["rows_removed"]) == (len(rows), len(rows) - 2, 2)
+    assert (meta["input_rows"], meta["kept_rows"], meta["dropped_rows"]) == (len(rows), len(rows) - 2, 2)
     assert "| humaneval | 1 |" in meta["hits_per_benchmark"] and "| mbpp | 1 | 1 |" in meta["hits_per_benchmark"]
     assert meta["reused_existing"] is False
     assert humaneval[20]["task_id"] in meta["removed_examples"]
     checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert checks == {"counts_add_up": True, "no_benchmark_ngrams": True}
-    assert _meta(res, "code_clean_removed")["rows"] == 2
+    assert _meta(res, "code_clean_removed")["dagster/row_count"] == 2
     again = _materialize([code_clean], tmp_path, "python")
     assert _meta(again, "code_clean")["reused_existing"] is True
     # A different benchmark selection is a different config: the asset re-runs.
     cfg = {"ops": {"code_clean": {"config": {"benchmarks": ["mbpp"]}}}}
     third = _materialize([code_clean], tmp_path, "python", run_config=cfg)
     assert _meta(third, "code_clean")["reused_existing"] is False
-    assert _meta(third, "code_clean")["rows_removed"] == 1
+    assert _meta(third, "code_clean")["dropped_rows"] == 1
 
 
 def test_blocking_check_fails_when_a_kept_row_is_dirty(tmp_path, humaneval, monkeypatch):
@@ -153,10 +154,10 @@ def test_text_assets_partitioned_and_unpartitioned(tmp_path, gsm8k, math500):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(text_batch_partitions.name, ["batch-001"])
     res = _materialize([text_code_clean], tmp_path, "batch-001", instance=instance)
-    assert res.success and _meta(res, "text_code_clean")["rows_removed"] == 1
+    assert res.success and _meta(res, "text_code_clean")["dropped_rows"] == 1
     res = _materialize([math_clean, general_clean], tmp_path)
     assert res.success
-    assert _meta(res, "math_clean")["rows_removed"] == 1 and _meta(res, "general_clean")["rows_removed"] == 0
+    assert _meta(res, "math_clean")["dropped_rows"] == 1 and _meta(res, "general_clean")["dropped_rows"] == 0
     removed = pq.read_table(shards.shard_files(shards.shard_set_path(str(tmp_path), "math_clean_removed"))[0])
     assert removed.column("task_id").to_pylist() == [math500[9]["unique_id"]]
 
@@ -217,8 +218,8 @@ def test_huge_row_and_row_cap(tmp_path, humaneval):
     write_set(shards.shard_set_path(str(tmp_path), "code_quality", "python"), rows)
     res = _materialize([code_clean], tmp_path, "python")
     meta = _meta(res, "code_clean")
-    assert (meta["rows_in"], meta["rows_removed"]) == (len(rows), 1)
+    assert (meta["input_rows"], meta["dropped_rows"]) == (len(rows), 1)
     cfg = {"ops": {"code_clean": {"config": {"max_rows": 3}}}}
     res = _materialize([code_clean], tmp_path, "python", run_config=cfg)
-    assert _meta(res, "code_clean")["rows_in"] == 3 and _meta(res, "code_clean")["input_capped_at"] == 3
+    assert _meta(res, "code_clean")["input_rows"] == 3 and _meta(res, "code_clean")["input_capped_at"] == 3
     assert all(e.passed for e in res.get_asset_check_evaluations())

@@ -12,6 +12,7 @@ from dedup_fixtures import (
     write_code_set,
 )
 
+from assets.common import metadata_text
 from assets.dedup import code_dedup
 from assets.resources import CorpusResource, ExecutorResource
 
@@ -30,7 +31,7 @@ def _materialize(tmp_path, config=None):
 def _meta(result, key="code_dedup"):
     mats = [m for m in result.asset_materializations_for_node("code_dedup") if m.asset_key.path == [key]]
     assert len(mats) == 1
-    return {k: v.value for k, v in mats[0].metadata.items()}
+    return {k: metadata_text(v) for k, v in mats[0].metadata.items()}
 
 
 def test_code_dedup_asset_writes_sets_metadata_and_reuses(tmp_path):
@@ -53,7 +54,7 @@ def test_code_dedup_asset_writes_sets_metadata_and_reuses(tmp_path):
     assert kept.num_rows == meta["kept_rows"] and kept.schema.names[-1] == "cluster_id"
     assert read_set(corpus.path("code_dedup_clusters", "python")).num_rows == len(rows)
     table_meta = _meta(result, "code_dedup_clusters")
-    assert table_meta["rows"] == len(rows) and "near_duplicate" in table_meta["reasons"]
+    assert table_meta["dagster/row_count"] == len(rows) and "near_duplicate" in table_meta["reasons"]
     checks = result.get_asset_check_evaluations()
     assert [c.check_name for c in checks] == ["kept_rows_consistent"] and checks[0].passed
 
@@ -81,14 +82,25 @@ def test_code_dedup_bad_config_fails_clearly(tmp_path, config, match):
     assert match in failure.step_failure_data.error.message
 
 
-def test_code_dedup_subset_selection_reports_only_selected(tmp_path):
+def test_code_dedup_subset_selection_records_every_set_it_writes(tmp_path):
     corpus = CorpusResource(data_root=str(tmp_path), profile="tiny")
     write_code_set(corpus.path("code_files", "python"), rows_from_files(unrelated_files(3)))
-    result = dg.materialize(
-        [code_dedup], selection=["code_dedup_clusters"], partition_key="python",
-        resources={"executor": ExecutorResource(), "corpus": corpus}, instance=dg.DagsterInstance.ephemeral(),
-    )
-    assert result.success
-    keys = [m.asset_key.path for m in result.asset_materializations_for_node("code_dedup")]
-    assert keys == [["code_dedup_clusters"]] and not result.get_asset_check_evaluations()
-    assert read_set(corpus.path("code_dedup", "python")).num_rows == 3  # built together, reported apart
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run():
+        return dg.materialize([code_dedup], selection=["code_dedup_clusters"], partition_key="python",
+                              resources={"executor": ExecutorResource(), "corpus": corpus}, instance=instance)
+
+    result = run()
+    assert result.success and not result.get_asset_check_evaluations()
+    keys = sorted(m.asset_key.path[0] for m in result.asset_materializations_for_node("code_dedup"))
+    # Both sets were rewritten on disk, so both record a materialization (the unselected one too).
+    assert keys == ["code_dedup", "code_dedup_clusters"]
+    assert read_set(corpus.path("code_dedup", "python")).num_rows == 3
+    latest = instance.get_latest_materialization_event(dg.AssetKey("code_dedup"))
+    assert latest is not None and latest.asset_materialization.partition == "python"
+    assert latest.asset_materialization.metadata["dagster/row_count"].value == 3
+    # Nothing rewritten (inputs and config unchanged): only the selected key reports.
+    again = run()
+    keys = [m.asset_key.path[0] for m in again.asset_materializations_for_node("code_dedup")]
+    assert keys == ["code_dedup_clusters"]

@@ -6,6 +6,7 @@ import dagster as dg
 from instruct_fixtures import FakeModel, python_rows, write_code_clean
 
 from assets import instruct as A
+from assets.common import metadata_text
 from assets.resources import CorpusResource
 from corpus import shards
 from corpus.llm.local_server import LocalChatServer
@@ -24,8 +25,8 @@ def test_llm_backend_via_run_config_with_decontamination(tmp_path):
     assert result.success
     md = result.asset_materializations_for_node("instruct_candidates")[0].metadata
     assert md["generator"].value == "openai:fake"
-    assert "decontaminated:humaneval" in md["skip reasons"].md_str  # the leaked benchmark answer is dropped
-    assert "retries" in md["llm_usage"].md_str and md["llm_cost_usd"].value == 0.0
+    assert "decontaminated:humaneval" in metadata_text(md["skip_reasons"])  # the leaked benchmark answer is dropped
+    assert "retries" in metadata_text(md["llm_usage"]) and md["llm_cost_usd"].value == 0.0
     cands = [r for b in shards.iter_batches(str(tmp_path / "instruct_candidates" / "_all")) for r in b.to_pylist()]
     assert cands and not any("has_close_elements" in c["answer"] for c in cands)
     assert all(c["test_origin"] == "llm" for c in cands)

@@ -12,6 +12,7 @@ import pytest
 from quality_helpers import CODE_DEDUP_SCHEMA, GOOD_PY, code_row, stdlib_file, write_set
 
 import assets.quality as quality_assets
+from assets.common import metadata_text
 from assets.quality import code_quality
 from assets.resources import CorpusResource, ExecutorResource
 from corpus import safety, shards
@@ -85,7 +86,7 @@ def _run(tmp_path, run_config=None, partition="python"):
 def _meta(result, key="code_quality"):
     for e in result.get_asset_materialization_events():
         if e.asset_key == dg.AssetKey(key):
-            return {k: v.value for k, v in e.materialization.metadata.items()}
+            return {k: metadata_text(v) for k, v in e.materialization.metadata.items()}
     raise AssertionError(f"no materialization of {key}")
 
 
@@ -94,18 +95,18 @@ def test_asset_metadata_noop_rerun_and_config_changes(tmp_path):
     res = _run(tmp_path)
     assert res.success
     meta = _meta(res)
-    assert (meta["rows_in"], meta["rows_kept"], meta["rows_dropped"]) == (10, 6, 4)
+    assert (meta["input_rows"], meta["kept_rows"], meta["dropped_rows"]) == (10, 6, 4)
     assert "| python_syntax | python_parse_error | is true | 1 |" in meta["drops_by_rule"]
     assert "| python | 10 | 6 | 0.6000 |" in meta["kept_fraction_by_language"]
     assert "| python_syntax |" in meta["dropped_examples"]
     assert meta["reused_existing"] is False
     assert [e.passed for e in res.get_asset_check_evaluations()] == [True]
-    assert _meta(res, "code_quality_dropped")["rows"] == 4
+    assert _meta(res, "code_quality_dropped")["dagster/row_count"] == 4
     assert _meta(_run(tmp_path))["reused_existing"] is True
     # Loosening a threshold re-runs and keeps the wide file.
     cfg = {"ops": {"code_quality": {"config": {"overrides": {"max_line_length": {"above": 5000}}}}}}
     res = _run(tmp_path, cfg)
-    assert _meta(res)["reused_existing"] is False and _meta(res)["rows_kept"] == 7
+    assert _meta(res)["reused_existing"] is False and _meta(res)["kept_rows"] == 7
 
 
 def test_changed_rules_file_reruns(tmp_path):
@@ -113,12 +114,12 @@ def test_changed_rules_file_reruns(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(open(DEFAULT_RULES_PATH).read())
     cfg = {"ops": {"code_quality": {"config": {"rules_path": str(rules)}}}}
-    assert _meta(_run(tmp_path, cfg))["rows_kept"] == 6
+    assert _meta(_run(tmp_path, cfg))["kept_rows"] == 6
     assert _meta(_run(tmp_path, cfg))["reused_existing"] is True
     rules.write_text(open(DEFAULT_RULES_PATH).read().replace("drop_if: {below: 5, above: 20000}",
                                                              "drop_if: {below: 1, above: 20000}"))
     meta = _meta(_run(tmp_path, cfg))
-    assert meta["reused_existing"] is False and meta["rows_kept"] == 7
+    assert meta["reused_existing"] is False and meta["kept_rows"] == 7
 
 
 def test_asset_failures_are_clear(tmp_path):

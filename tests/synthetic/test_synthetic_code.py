@@ -16,6 +16,7 @@ from instruct_fixtures import python_rows, row, write_code_clean  # noqa: E402
 
 import sandbox  # noqa: E402
 from assets import synthetic as S  # noqa: E402
+from assets.common import metadata_text
 from assets.resources import CorpusResource  # noqa: E402
 from corpus import shards  # noqa: E402
 from corpus.instruct.execution import sandbox_executor  # noqa: E402
@@ -61,7 +62,7 @@ def test_benchmark_solution_is_decontaminated(materialized):
     rows = [r for b in shards.iter_batches(shards.shard_set_path(str(root), "synthetic_code")) for r in b.to_pylist()]
     assert not any("has_close_elements" in r["content"] for r in rows)
     md = result.asset_materializations_for_node("synthetic_code")[0].metadata
-    assert "humaneval" in md["decontamination hits"].md_str
+    assert "humaneval" in metadata_text(md["decontamination hits"])
 
 
 def test_rerun_is_noop(materialized):
@@ -113,6 +114,6 @@ def test_llm_backend_via_run_config(tmp_path):
     assert result.success
     md = result.asset_materializations_for_node("synthetic_code")[0].metadata
     assert md["generator"].value == "llm:openai:fake"
-    assert md["programs_kept"].value == 1 and "failed" in md["failure statuses"].md_str
+    assert md["programs_kept"].value == 1 and "failed" in metadata_text(md["failure statuses"])
     rows = [r for b in shards.iter_batches(str(tmp_path / "synthetic_code" / "_all")) for r in b.to_pylist()]
     assert len(rows) == 1 and rows[0]["test_origin"] == "llm" and rows[0]["license"] is None

@@ -10,6 +10,7 @@ import pytest
 from textcode_helpers import PROSE_PAGE, code_page, truncate, write_warc
 
 from assets import textcode as T
+from assets.common import metadata_text
 from assets.resources import CorpusResource
 from corpus import shards
 from corpus.textcode.seeds import python_doc_root
@@ -25,7 +26,7 @@ def _mat(assets, corpus, instance, partition=None, run_config=None):
 def _md(result, asset: str) -> dict:
     ev = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
     assert ev, f"no materialization of {asset}"
-    return {k: getattr(v, "value", v) for k, v in ev[-1].materialization.metadata.items()}
+    return {k: metadata_text(v) for k, v in ev[-1].materialization.metadata.items()}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_prepare_run_registers_local_warc_and_wet_batches(graph):
     assert graph["new"] == graph["keys"] == ["local-web-00", "local-web-01"]
     assert T.prepare_run(graph["instance"], graph["corpus"]) == []  # idempotent
     md = _md(graph["results"][("web_text", "local-web-00")], "web_text")
-    assert md["kept"] > 10 and md["rows"] == md["kept"]
+    assert md["kept"] > 10 and md["dagster/row_count"] == md["kept"]
     assert "| warc |" in md["record kinds"]
     md1 = _md(graph["results"][("web_text", "local-web-01")], "web_text")
     assert "| wet |" in md1["record kinds"]
@@ -120,9 +121,9 @@ def test_rerun_is_noop_and_new_threshold_reruns_only_downstream(graph):
 def test_math_and_general_text(graph):
     corpus, inst = graph["corpus"], graph["instance"]
     m = _md(_mat([T.math_text], corpus, inst), "math_text")
-    assert m["rows"] > 10
+    assert m["dagster/row_count"] > 10
     g = _md(_mat([T.general_text], corpus, inst), "general_text")
-    assert g["rows"] > 10 and "code lines removed" in g["code removal"]
+    assert g["dagster/row_count"] > 10 and "code lines removed" in g["code removal"]
     assert T.general_text_code_free(corpus=corpus).passed
     table = pa.Table.from_batches(list(shards.iter_batches(corpus.path("general_text"))))
     assert {"id", "url", "text", "source", "code_ratio"} <= set(table.schema.names)
@@ -143,9 +144,9 @@ def test_configured_sources_with_bad_files(tmp_path, monkeypatch):
     assert T.prepare_run(inst, corpus) == ["cut", "good"]
     good = _md(_mat([T.web_text], corpus, inst, "good"), "web_text")
     assert good["kept"] == 5
-    assert "empty_payload" in good["skip reasons"] and "binary_payload" in good["skip reasons"]
+    assert "empty_payload" in good["skip_reasons"] and "binary_payload" in good["skip_reasons"]
     cut = _md(_mat([T.web_text], corpus, inst, "cut"), "web_text")
-    assert "truncated_gzip" in cut["skip reasons"] and 0 < cut["kept"] < 40
+    assert "truncated_gzip" in cut["skip_reasons"] and 0 < cut["kept"] < 40
 
     inst.add_dynamic_partitions("text_batches", ["gone"])
     res = dg.materialize([T.web_text], partition_key="gone", resources={"corpus": corpus}, instance=inst,
@@ -193,18 +194,18 @@ def test_cross_batch_dedup_and_source_change_detection(tmp_path, monkeypatch):
     T.prepare_run(inst, corpus)
     assert _md(_mat([T.web_text], corpus, inst, "a"), "web_text")["kept"] == 4
     b = _md(_mat([T.web_text], corpus, inst, "b"), "web_text")
-    assert b["kept"] == 2 and "duplicate_url" in b["skip reasons"]
+    assert b["kept"] == 2 and "duplicate_url" in b["skip_reasons"]
 
     jsonl = src / "general.jsonl"
     jsonl.write_text('{"text": "' + "We walked by the river and talked about the garden. " * 8 + '"}\n')
     cfg = {"ops": {"general_text": {"config": {"sources": [str(jsonl)]}}}}
     first = _md(_mat([T.general_text], corpus, inst, run_config=cfg), "general_text")
-    assert first["rows"] == 1 and first["reused_existing"] is False
+    assert first["dagster/row_count"] == 1 and first["reused_existing"] is False
     assert _md(_mat([T.general_text], corpus, inst, run_config=cfg), "general_text")["reused_existing"] is True
     with open(jsonl, "a") as fh:
         fh.write('{"text": "' + "The neighbours came for dinner and stayed until late in the night. " * 8 + '"}\n')
     changed = _md(_mat([T.general_text], corpus, inst, run_config=cfg), "general_text")
-    assert changed["reused_existing"] is False and changed["rows"] == 2
+    assert changed["reused_existing"] is False and changed["dagster/row_count"] == 2
 
 
 def test_misconfiguration_fails_with_a_clear_message(graph, tmp_path):

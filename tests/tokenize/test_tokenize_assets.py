@@ -20,6 +20,8 @@ from corpus.tokenize.format import TokenShards
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mix"))
 from mixdata import build_upstreams  # noqa: E402
 
+from assets.common import metadata_text
+
 ALL = [mixture, tokenizer, tokens_stage1, tokens_stage2]
 
 
@@ -33,7 +35,7 @@ def _run(root, selection, run_config=None, raise_on_error=True):
 def _meta(result, key):
     for ev in result.get_asset_materialization_events():
         if ev.materialization.asset_key == dg.AssetKey(key):
-            return {k: v.value for k, v in ev.materialization.metadata.items()}
+            return {k: metadata_text(v) for k, v in ev.materialization.metadata.items()}
     raise KeyError(key)
 
 
@@ -53,7 +55,7 @@ def test_whole_train_group_materializes(built):
     assert "| code |" in m["sources"] and "python" in m["tokens_by_language"] and "█" in m["share_chart"]
     assert set(m["missing_sources"]) == {"synthetic"}
     t = _meta(result, "tokenizer")
-    assert t["vocab_size"] == 512 and "<\\|fim_prefix\\|> | 1" in t["special_tokens"]
+    assert t["vocab_size"] == 512 and "| <|fim_prefix|> | 1 |" in t["special_tokens"]
     s1 = _meta(result, "tokens_stage1")
     assert s1["seq_len"] == 128 and s1["train_sequences"] > 0 and s1["val_sequences"] > 0
     assert "| math |" in s1["tokens_per_source (exact)"]

@@ -13,6 +13,7 @@ import transformers
 from conftest import SPECIALS, STDLIB, encode_docs, pack, write_token_set
 from tokenizers import Tokenizer
 
+from assets.common import metadata_text
 from assets.posttrain import dpo_model, sft_model
 from assets.resources import CorpusResource
 from assets.train import defs as train_defs
@@ -70,7 +71,8 @@ def test_pretrain_eval_sft_dpo_graph(root):
     md = {k: v.materialization.metadata for k, v in mats.items()}
     s1 = md["pretrain_stage1"]
     assert s1["steps"].value == 40 and s1["final_loss"].value < s1["unigram_entropy"].value
-    assert "data:image/png;base64," in s1["loss_curve"].value
+    assert "data:image/png;base64," in s1["loss_curve_image"].value
+    assert "points)" in s1["loss_curve"].value  # inline text plot of the same curve
     # Stage 2 continued from stage 1 with the longer context and the larger RoPE base.
     s2_dir = shards.shard_set_path(root, "pretrain_stage2")
     cfg = json.load(open(os.path.join(s2_dir, "config.json")))
@@ -81,14 +83,14 @@ def test_pretrain_eval_sft_dpo_graph(root):
     assert hf.config.vocab_size == 512
     assert shards.side_file(s2_dir, "training_state.pt")
     ev = md["model_eval"]
-    table = ev["heldout_loss_by_source"].value
+    table = metadata_text(ev["heldout_loss_by_source"])
     assert "| pretrain_stage2 | tokens_stage1_val | file |" in table  # the tokens stage's held-out documents
     assert "| pretrain_stage2 | tokens_stage2 (held-out tail) | all |" in table  # no _val set: the tail rows
     assert ev["fim_samples"].value > 0
     assert shards.read_manifest(shards.shard_set_path(root, "pretrain_stage1")).extra["eval_data"].endswith(
         "tokens_stage1_val/_all")
     assert "humaneval_pass_at_1" in ev
-    assert md["sft_model"]["skip reasons"].value.count("no assistant turn") == 1
+    assert metadata_text(md["sft_model"]["skip_reasons"]).count("no assistant turn") == 1
     assert md["sft_model"]["final_loss"].value < md["sft_model"]["first_loss"].value
     assert md["dpo_model"]["first_loss"].value == pytest.approx(0.6931, abs=1e-3)
     assert shards.side_file(shards.shard_set_path(root, "dpo_model"), "tokenizer.json")
@@ -133,7 +135,7 @@ def test_sft_without_usable_rows_publishes_flagged_base_model(corpus_root, tmp_p
     res = _run([sft_model, check], r)
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata
-    assert md["trained"].value is False and "no assistant turn" in md["skip reasons"].value
+    assert md["trained"].value is False and "no assistant turn" in metadata_text(md["skip_reasons"])
     evals = res.get_asset_check_evaluations()
     assert len(evals) == 1 and not evals[0].passed
     assert shards.side_file(shards.shard_set_path(r, "sft_model"), "model.safetensors")
