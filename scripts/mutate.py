@@ -48,43 +48,56 @@ EQUIVALENT_FILE = ROOT / "docs" / "mutation_equivalent.json"
 # preset -> (source files mutated, test paths run against every mutant). The tests are the fast,
 # library-level ones for that module (no Dagster asset or CLI tests: those are slower and test
 # the same library through one more layer).
-PRESETS: dict[str, tuple[list[str], list[str]]] = {
+PRESETS: dict[str, tuple[list[str], list[str], str]] = {
     "dedup": (
         ["corpus/dedup/lsh.py", "corpus/dedup/policy.py", "corpus/dedup/unionfind.py",
          "corpus/dedup/normalize.py", "corpus/dedup/minhash.py"],
-        ["tests/dedup/test_dedup_minhash.py", "tests/dedup/test_dedup_parts.py",
-         "tests/dedup/test_dedup_boundaries.py"],
+        ["tests/dedup/test_dedup_boundaries.py", "tests/dedup/test_dedup_minhash.py",
+         "tests/dedup/test_dedup_parts.py"],
+        "",
     ),
     "decontam": (
         ["corpus/decontam/ngrams.py", "corpus/decontam/core.py"],
-        ["tests/decontam/test_decontam_ngrams.py", "tests/decontam/test_decontam_find.py",
-         "tests/decontam/test_decontam_boundaries.py"],
+        ["tests/decontam/test_decontam_boundaries.py", "tests/decontam/test_decontam_ngrams.py",
+         "tests/decontam/test_decontam_find.py"],
+        "",
     ),
     "quality": (
-        ["corpus/quality/rules.py", "corpus/quality/metrics.py", "corpus/quality/bytestats.py"],
-        ["tests/quality/test_quality_rules.py", "tests/quality/test_quality_metrics.py",
-         "tests/quality/test_quality_bytestats.py", "tests/quality/test_quality_boundaries.py"],
+        ["corpus/quality/rules.py", "corpus/quality/filter.py", "corpus/quality/metrics.py",
+         "corpus/quality/bytestats.py"],
+        ["tests/quality/test_quality_boundaries.py", "tests/quality/test_quality_rules.py",
+         "tests/quality/test_quality_metrics.py", "tests/quality/test_quality_bytestats.py"],
+        "",
     ),
     "tokenize": (
         ["corpus/tokenize/fim.py", "corpus/tokenize/pack.py"],
-        ["tests/tokenize/test_tokenize_fim.py", "tests/tokenize/test_tokenize_pack_format.py",
-         "tests/tokenize/test_tokenize_boundaries.py"],
+        ["tests/tokenize/test_tokenize_boundaries.py", "tests/tokenize/test_tokenize_fim.py",
+         "tests/tokenize/test_tokenize_pack_format.py"],
+        "",
     ),
     "mix": (
         ["corpus/mix/budget.py", "corpus/mix/mixer.py"],
-        ["tests/mix/test_mix_budget.py", "tests/mix/test_mix_mixer.py", "tests/mix/test_mix_boundaries.py"],
+        ["tests/mix/test_mix_boundaries.py", "tests/mix/test_mix_budget.py", "tests/mix/test_mix_mixer.py"],
+        "",
     ),
+    # Supported, not recorded here: the shard store's commit protocol is being rewritten (with its
+    # own fault-injection tests); run it once that lands.
     "shards": (
         ["corpus/shards.py"],
         ["tests/backbone/test_shards.py"],
+        "",
     ),
+    # Status classification and the harness sources. The Go language tests are deselected: the
+    # bwrap Go toolchain fails on this machine ("cannot find package os") before and after.
     "sandbox": (
-        ["sandbox/backends/base.py", "sandbox/limits.py", "sandbox/harness.py"],
-        ["tests/sandbox/test_sandbox_languages.py", "tests/sandbox/test_status_boundaries.py"],
+        ["sandbox/backends/base.py", "sandbox/harness.py"],
+        ["tests/sandbox/test_status_boundaries.py", "tests/sandbox/test_sandbox_languages.py"],
+        "not go",
     ),
     "training": (
         ["training/sft.py", "training/dpo.py"],
-        ["tests/training/test_training_posttrain.py", "tests/training/test_training_losses_exact.py"],
+        ["tests/training/test_training_losses_exact.py", "tests/training/test_training_posttrain.py"],
+        "",
     ),
 }
 
@@ -348,14 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print the presets and exit")
     args = ap.parse_args(argv)
     if args.list or not args.module:
-        for k, (fs, ts) in PRESETS.items():
-            print(f"{k}: {' '.join(fs)}\n    tests: {' '.join(ts)}")
+        for k, (fs, ts, sel) in PRESETS.items():
+            print(f"{k}: {' '.join(fs)}\n    tests: {' '.join(ts)}" + (f" -k {sel!r}" if sel else ""))
         return 0
     failed = False
     for mod in args.module:
+        select = args.select
         if mod in PRESETS:
-            files, tests = PRESETS[mod]
+            files, tests, preset_select = PRESETS[mod]
             tests = args.tests or tests
+            select = select or preset_select
         else:
             p = ROOT / mod
             files = ([str(f.relative_to(ROOT)) for f in sorted(p.rglob("*.py")) if not f.name.startswith("_")]
@@ -366,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         name = mod.replace("/", "_").removesuffix(".py")
         out = args.out / f"{name}.json" if args.out else None
         s = run(files, tests, max_mutants=args.max_mutants, seed=args.seed, budget_s=args.budget_s,
-                timeout_factor=args.timeout_factor, out=out, name=name, select=args.select)
+                timeout_factor=args.timeout_factor, out=out, name=name, select=select)
         failed |= s["score"] is not None and s["score"] < 0.8
     return 1 if failed else 0
 
