@@ -181,6 +181,7 @@ def test_select_equal_keys_tie_break_by_position_and_split_over_inputs() -> None
 
 def test_actual_shares_empty_and_exact() -> None:
     assert MixReport().actual_shares() == {}
+    assert MixReport(tokens={"code": 0}).actual_shares() == {"code": 0.0}
     r = MixReport(tokens={"code": 3, "math": 1, "general": 0})
     assert r.actual_shares() == {"code": 0.75, "math": 0.25, "general": 0.0}
 

@@ -7,6 +7,8 @@ five lines; ``min_chars`` judges files with at least that many characters.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -157,3 +159,49 @@ def test_override_replaces_per_language_and_disable_drops(tmp_path) -> None:
 def test_set_option_flags_and_dotted_rule_names() -> None:
     assert parse_set_option(["a.b.above=3", "f.is=YES", "g.is=no", "h.is=1"]) == {
         "a.b": {"above": 3.0}, "f": {"is": True}, "g": {"is": False}, "h": {"is": True}}
+
+
+def test_rule_not_a_mapping_and_rules_are_frozen(tmp_path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text("rules:\n  - 5\n")
+    with pytest.raises(RulesError, match="each rule must be a mapping, got int"):
+        load_rules(str(p))
+    rs = load_rules()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rs.rules[0].min_chars = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rs.path = "x"  # type: ignore[misc]
+
+
+def test_chunked_content_is_judged_like_one_array(tmp_path) -> None:
+    f = _filter(tmp_path, "  - {name: long, metric: max_line_length, drop_if: {above: 3}}\n")
+    b1 = pa.record_batch({"id": ["a", "b"], "content": pa.array(["abcd", "ab"], pa.large_string())})
+    b2 = pa.record_batch({"id": ["c"], "content": pa.array(["abcde\nx"], pa.large_string())})
+    keep, dropped = f.evaluate(pa.Table.from_batches([b1, b2]), "python")
+    assert keep.tolist() == [False, True, False] and [d["value"] for d in dropped] == [4.0, 5.0]
+
+
+@pytest.mark.parametrize(("max_rows", "rows_in"), [(None, 5), (5, 5), (3, 3), (0, 0)])
+def test_filter_shard_set_max_rows_and_per_language_counts(tmp_path, max_rows: int | None, rows_in: int) -> None:
+    from quality_helpers import code_row, write_set
+
+    from corpus import shards
+
+    rows = [code_row(f"f{i}.py", "x" * (2 + 2 * i), language="python" if i % 2 else "go") for i in range(5)]
+    src = write_set(str(tmp_path / "in"), rows)
+    f = _filter(tmp_path, "  - {name: long, metric: max_line_length, drop_if: {above: 5}}\n")
+    stats = f.filter_shard_set(src, str(tmp_path / "out"), str(tmp_path / "drop"), "python", batch_size=2,
+                               max_rows=max_rows)
+    # lengths 2, 4, 6, 8, 10: the first two kept; rows alternate go, python, go, python, go
+    kept = min(rows_in, 2)
+    assert (stats.rows_in, stats.rows_kept, stats.rows_dropped) == (rows_in, kept, rows_in - kept)
+    assert stats.bytes_in == sum(2 + 2 * i for i in range(rows_in))
+    assert stats.bytes_kept == sum(2 + 2 * i for i in range(kept))
+    want_lang: dict[str, list[int]] = {}
+    for i in range(rows_in):
+        e = want_lang.setdefault("python" if i % 2 else "go", [0, 0])
+        e[0] += 1
+        e[1] += int(i < 2)
+    assert stats.per_language == want_lang
+    assert stats.dropped == ({"long": rows_in - kept} if rows_in > kept else {})
+    assert shards.read_manifest(str(tmp_path / "out")).rows == kept  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ known logits make every expected number computable by hand or by a plain Python 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ import torch
 
 from training.dpo import DPOConfig, dpo_loss, encode_pair, train_dpo
 from training.model import Qwen2ForCausalLM, get_preset
+from training.pretrain import NonFiniteLossError
 from training.sft import (
     ChatEncoder,
     NoExamplesError,
@@ -188,3 +190,51 @@ def test_dpo_first_step_loss_is_log2_and_rewards_zero() -> None:
     assert res.final["first_loss"] == h0["loss"] and res.final["pairs_seen"] == 4 == res.examples
     assert res.final["final_loss"] == pytest.approx((h0["loss"] + res.history[1]["loss"]) / 2)
     assert res.history[1]["loss"] < h0["loss"]  # after one update the policy prefers the chosen answers
+
+
+def test_dpo_first_step_equals_the_loss_recomputed_from_the_encoded_pairs() -> None:
+    rows = [{"prompt": [{"role": "user", "content": "q"}], "chosen": "ab", "rejected": "c"},
+            {"prompt": [{"role": "user", "content": "w"}], "chosen": "xyz", "rejected": "xy"}]
+    policy, reference = _tiny(), _tiny()
+    torch.manual_seed(1)
+    for p in reference.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    before = copy.deepcopy(policy)
+    res = train_dpo(policy, CharTokenizer(), lambda: rows, DPOConfig(steps=1, batch_size=2, beta=0.3, warmup_steps=0),
+                    reference=reference, log=lambda _: None)
+    enc = ChatEncoder(CharTokenizer(), 64)
+    pairs = [encode_pair(enc, r) for r in rows]
+    ids, mask = pad_batch([p[0] for p in pairs] + [p[2] for p in pairs],  # type: ignore[index]
+                          [p[1] for p in pairs] + [p[3] for p in pairs], enc.pad_id)  # type: ignore[index]
+    with torch.no_grad():
+        pol, _ = masked_token_logps(before.train(), ids, mask)
+        ref, _ = masked_token_logps(reference, ids, mask)
+    losses, cr, rr = dpo_loss(pol[:2], pol[2:], ref[:2], ref[2:], 0.3)
+    h = res.history[0]
+    assert h["loss"] == pytest.approx(float(losses.mean()), rel=1e-4)
+    assert h["chosen_reward"] == pytest.approx(float(cr.mean()), rel=1e-3, abs=1e-6)
+    assert h["reward_margin"] == pytest.approx(float((cr - rr).mean()), rel=1e-3, abs=1e-6)
+    assert h["reward_accuracy"] == float((cr > rr).float().mean())
+
+
+def test_non_finite_losses_stop_training() -> None:
+    rows_dpo = [{"prompt": [{"role": "user", "content": "q"}], "chosen": "ab", "rejected": "c"}]
+    reference = _tiny()
+    with torch.no_grad():
+        reference.lm_head.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="DPO: non-finite loss at step 1"):
+        train_dpo(_tiny(), CharTokenizer(), lambda: rows_dpo, DPOConfig(steps=1, batch_size=1), reference=reference,
+                  log=lambda _: None)
+    model = _tiny()
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    with pytest.raises(NonFiniteLossError, match="SFT: non-finite loss at step 1"):
+        train_sft(model, CharTokenizer(), lambda: rows, SFTConfig(steps=1, batch_size=1), log=lambda _: None)
+
+
+def test_sft_rejects_a_tokenizer_bigger_than_the_vocabulary() -> None:
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    train_sft(_tiny(100), CharTokenizer(), lambda: rows, SFTConfig(steps=1, batch_size=1), log=lambda _: None)
+    with pytest.raises(ValueError, match="tokenizer has 100 tokens but the model only 99"):
+        train_sft(_tiny(99), CharTokenizer(), lambda: rows, SFTConfig(steps=1, batch_size=1), log=lambda _: None)
