@@ -347,6 +347,26 @@ def run(files: list[str], tests: list[str], *, max_mutants: int, seed: int, budg
     return summary
 
 
+def report(folder: Path) -> str:
+    """Markdown rows (module, mutants run / total, killed, survived, equivalent, score, minutes);
+    survivors are re-checked against the current equivalent-mutant list."""
+    equivalent = json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
+    rows = ["| module | mutants run (of all) | killed (timeouts) | survived | equivalent | score | minutes |",
+            "|---|---|---|---|---|---|---|"]
+    for f in sorted(folder.glob("*.json")):
+        data = json.loads(f.read_text())
+        s, ms = data["summary"], data["mutants"]
+        run_ = [m for m in ms if m["status"] != "identical"]
+        killed = sum(m["status"].startswith("killed") for m in run_)
+        timeouts = sum(m["status"] == "killed_timeout" for m in run_)
+        equiv = sum(m["status"] in ("survived", "equivalent") and m["key"] in equivalent for m in run_)
+        survived = len(run_) - killed - equiv
+        score = f"{100 * killed / (killed + survived):.0f}%" if killed + survived else "-"
+        rows.append(f"| {s['module']} | {len(run_)} ({s['mutants_total']}) | {killed} ({timeouts}) | {survived} "
+                    f"| {equiv} | {score} | {s['seconds'] / 60:.1f} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--module", action="append", default=[],
@@ -359,7 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-factor", type=float, default=3.0, help="mutant timeout = factor x clean run")
     ap.add_argument("--out", type=Path, help="folder for one JSON result per module")
     ap.add_argument("--list", action="store_true", help="print the presets and exit")
+    ap.add_argument("--report", type=Path, help="print a markdown table of the JSON results in this folder")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return 0
     if args.list or not args.module:
         for k, (fs, ts, sel) in PRESETS.items():
             print(f"{k}: {' '.join(fs)}\n    tests: {' '.join(ts)}" + (f" -k {sel!r}" if sel else ""))

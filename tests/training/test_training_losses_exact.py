@@ -155,6 +155,8 @@ def test_stream_buffer_boundary_and_skips_counted_once() -> None:
     assert skipped == Counter({"negative": 1})  # second epoch does not count again
     with pytest.raises(NoExamplesError, match="negative"):
         next(stream_examples(lambda: [{"v": -1}], encode, Counter(), seed=0, buffer=2))
+    with pytest.raises(NoExamplesError, match="no rows at all"):
+        next(stream_examples(lambda: [], encode, Counter(), seed=0, buffer=2))
 
 
 def _tiny(vocab: int = 100) -> Qwen2ForCausalLM:
@@ -177,6 +179,18 @@ def test_sft_first_loss_is_mean_logp_over_target_tokens() -> None:
         logps, n = masked_token_logps(before.eval(), ids, mask)
     assert res.history[0]["tokens"] == int(n.sum()) == 3 + 5
     assert res.history[0]["loss"] == pytest.approx(float(-logps.sum() / n.sum()), rel=1e-4)
+    assert res.final["examples_seen"] == res.examples == 2 and res.final["steps"] == 1
+    assert res.final["first_loss"] == res.final["final_loss"] == res.history[0]["loss"]
+
+
+def test_sft_final_loss_is_the_mean_of_the_last_ten_steps() -> None:
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "ab"}]}]
+    res = train_sft(_tiny(), CharTokenizer(), lambda: rows, SFTConfig(steps=12, batch_size=3, lr=1e-3),
+                    log=lambda _: None)
+    losses = [h["loss"] for h in res.history]
+    assert [h["step"] for h in res.history] == list(range(1, 13)) and res.examples == 36
+    assert res.final["final_loss"] == pytest.approx(sum(losses[2:]) / 10)
+    assert res.final["first_loss"] == losses[0] and all(h["tokens"] == 9 for h in res.history)
 
 
 def test_dpo_first_step_loss_is_log2_and_rewards_zero() -> None:
@@ -238,3 +252,17 @@ def test_sft_rejects_a_tokenizer_bigger_than_the_vocabulary() -> None:
     train_sft(_tiny(100), CharTokenizer(), lambda: rows, SFTConfig(steps=1, batch_size=1), log=lambda _: None)
     with pytest.raises(ValueError, match="tokenizer has 100 tokens but the model only 99"):
         train_sft(_tiny(99), CharTokenizer(), lambda: rows, SFTConfig(steps=1, batch_size=1), log=lambda _: None)
+
+
+@pytest.mark.parametrize(("steps", "every", "logged"), [(3, 2, [2, 3]), (4, 2, [2, 4]), (2, 0, [1, 2]), (1, 5, [1])])
+def test_log_every_and_the_last_step(steps: int, every: int, logged: list[int]) -> None:
+    lines: list[str] = []
+    rows = [{"prompt": [{"role": "user", "content": "q"}], "chosen": "ab", "rejected": "c"}]
+    train_dpo(_tiny(), CharTokenizer(), lambda: rows, DPOConfig(steps=steps, batch_size=1, log_every=every),
+              log=lines.append)
+    assert [int(x.split()[2].split("/")[0]) for x in lines] == logged and all(x.startswith("dpo step") for x in lines)
+    lines.clear()
+    conv = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    train_sft(_tiny(), CharTokenizer(), lambda: conv, SFTConfig(steps=steps, batch_size=1, log_every=every),
+              log=lines.append)
+    assert [int(x.split()[2].split("/")[0]) for x in lines] == logged and all(x.startswith("sft step") for x in lines)
