@@ -5,6 +5,8 @@ find disagreements, also through tiny windows."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -129,3 +131,37 @@ def test_tiny_windows_find_the_same_hits(item_parts, text_parts) -> None:
         ngrams.windows.__defaults__ = defaults
     assert {k: {(h.benchmark, h.task_id) for h in v} for k, v in got.items()} == {
         k: {(h.benchmark, h.task_id) for h in v} for k, v in want.items()}
+
+
+def test_hits_are_frozen_values() -> None:
+    h = Hit("b", "t", "alpha beta gamma")
+    assert {h, Hit("b", "t", "alpha beta gamma")} == {h}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        h.ngram = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("max_rows", "rows_in", "removed"), [(None, 6, ["row-2", "d", "row-4"]), (6, 6, None),
+                                                               (3, 3, ["row-2"]), (2, 2, [])])
+def test_filter_shard_set_row_ids_across_batches_and_max_rows(tmp_path, max_rows, rows_in, removed) -> None:
+    import pyarrow.parquet as pq
+
+    from corpus import shards
+
+    removed = removed if removed is not None else ["row-2", "d", "row-4"]  # max_rows == all rows: no cut
+    leak = "so alpha beta gamma here"
+    table = pa.table({"id": [None, "b", None, "d", None, "f"],
+                      "content": [None, "clean text", leak, "ALPHA beta, gamma", leak, ""]})
+    (tmp_path / "in").mkdir()
+    pq.write_table(table, tmp_path / "in" / "part-0.parquet")
+    d = Decontaminator([BenchItem("he", "t0", "alpha beta gamma"), BenchItem("mb", "t1", "alpha beta gamma")], ngram=3)
+    stats = d.filter_shard_set(str(tmp_path / "in"), str(tmp_path / "out"), str(tmp_path / "rm"), batch_size=2,
+                               max_rows=max_rows)
+    assert (stats.rows_in, stats.rows_removed, stats.rows_kept) == (rows_in, len(removed), rows_in - len(removed))
+    assert stats.empty_or_null == (1 if rows_in < 6 else 2)
+    rm = [r for b in shards.iter_batches(str(tmp_path / "rm")) for r in b.to_pylist()]
+    assert [r["id"] for r in rm] == removed
+    assert all(r["n_tasks"] == 2 and r["tasks"] == ["he:t0", "mb:t1"] for r in rm)
+    assert shards.read_manifest(str(tmp_path / "out")).rows == rows_in - len(removed)  # type: ignore[union-attr]
+    if removed:
+        assert stats.removed_per_benchmark == {"he": len(removed), "mb": len(removed)}
+        assert stats.tasks_hit == {"he": 1, "mb": 1}
