@@ -158,6 +158,7 @@ def test_filter_shard_set_row_ids_across_batches_and_max_rows(tmp_path, max_rows
                                max_rows=max_rows)
     assert (stats.rows_in, stats.rows_removed, stats.rows_kept) == (rows_in, len(removed), rows_in - len(removed))
     assert stats.empty_or_null == (1 if rows_in < 6 else 2)
+    assert stats.bytes_in == sum(len(t or "") for t in table.column("content").to_pylist()[:rows_in])
     rm = [r for b in shards.iter_batches(str(tmp_path / "rm")) for r in b.to_pylist()]
     assert [r["id"] for r in rm] == removed
     assert all(r["n_tasks"] == 2 and r["tasks"] == ["he:t0", "mb:t1"] for r in rm)
@@ -165,3 +166,28 @@ def test_filter_shard_set_row_ids_across_batches_and_max_rows(tmp_path, max_rows
     if removed:
         assert stats.removed_per_benchmark == {"he": len(removed), "mb": len(removed)}
         assert stats.tasks_hit == {"he": 1, "mb": 1}
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 15, 16, 17, 24])
+def test_token_hash_uses_the_first_and_last_eight_bytes(length: int) -> None:
+    base = b"abcdefghijklmnopqrstuvwx"[:length]
+    variants = [base, base[:-1] + b"Z9"[: 1], b"q" + base[1:], base + b"y"]
+    data = b" ".join(variants)
+    padded = ngrams.prepare(np.frombuffer(data, dtype=np.uint8))
+    s, e = ngrams.token_spans(padded)
+    h = ngrams.token_hashes(padded, s, e).tolist()
+    assert len(h) == 4 and len(set(h)) == 4  # last byte, first byte and length all count
+    upper = ngrams.prepare(np.frombuffer(base.upper(), dtype=np.uint8))
+    us, ue = ngrams.token_spans(upper)
+    assert ngrams.token_hashes(upper, us, ue).tolist() == h[:1]
+
+
+def test_ngram_across_the_default_window_cut_of_a_huge_document() -> None:
+    # One document longer than CHUNK_BYTES with the leak straddling the first cut: the next window
+    # starts OVERLAP_BYTES before the cut, so the 3-gram is still whole in one window.
+    d = Decontaminator(_items("alpha beta gamma"), ngram=3)
+    head = b"x " * ((ngrams.CHUNK_BYTES - 8) // 2)
+    doc = head + b"alpha beta gamma" + b" x" * 2000
+    wins = list(ngrams.windows(np.frombuffer(doc, dtype=np.uint8), np.array([0, len(doc)])))
+    assert len(wins) == 2 and wins[0].hi < len(head) + 16 and wins[1].lo <= len(head)
+    assert d.find(doc) == [Hit("bench", "t0", "alpha beta gamma")]
