@@ -3,6 +3,8 @@ exactly, cut points at both ends of the text. Expected rows are written out by h
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,13 @@ def test_fim_rate_threshold_is_exclusive() -> None:
     assert got == FimSplit("ab", "cd", "ef", "psm")  # cuts sorted; spm draw == spm_rate: PSM
     got = split_fim(text, _ScriptedRng([0.0, 0.2999], [6, 0], 6), 1e-9, 0.3)
     assert got == FimSplit("", "abcdef", "", "spm")  # cuts at both ends of the text
+
+
+def test_fim_split_is_a_frozen_value() -> None:
+    s = FimSplit("a", "b", "c", "psm")
+    assert s == FimSplit("a", "b", "c", "psm") and hash(s) == hash(FimSplit("a", "b", "c", "psm"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.mode = "spm"  # type: ignore[misc]
 
 
 def test_fim_rates_zero_and_one() -> None:
