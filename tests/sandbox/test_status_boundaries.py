@@ -153,6 +153,8 @@ def test_c_main_parameter_count(src: bytes, n: int) -> None:
     found = harness._c_main(src, "c")
     assert found is not None and found[2] == n
     assert harness._c_main(b"int mainx(void) { return 0; }\nint f(void);", "c") is None
+    # A definition tree-sitter cannot give a function declarator (``int x {}``) does not hide main.
+    assert harness._c_main(b"int x {}\nint main(void) { return 0; }", "c") is not None
 
 
 def _c_run(tmp_path, code: bytes, tests: bytes, grammar: str = "c") -> tuple[int, bytes, bytes]:
