@@ -233,3 +233,45 @@ def test_permutation_multipliers_are_odd_so_each_is_a_bijection() -> None:
     for k in range(4):
         y = (int(a[k]) * x + int(h._b32[k])) % (1 << 32)  # type: ignore[attr-defined]
         assert len(np.unique(y)) == len(x)
+
+
+_M64 = (1 << 64) - 1
+
+
+def _fmix64(x: int) -> int:
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & _M64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & _M64
+    return x ^ (x >> 33)
+
+
+def _reference_signature(doc: bytes, num_perm: int, ngram: int, seed: int) -> list[int]:
+    """The documented scheme, one Python int at a time: polynomial token hashes plus length,
+    shingles combined and finalized with MurmurHash3's fmix64, ``(a*x + b) mod 2**32`` of the top
+    32 bits with odd ``a``, minimum per permutation."""
+    p, mult = 0x100000001B3, 0x9E3779B97F4A7C15
+    toks = []
+    for t in re.findall(rb"[A-Za-z0-9_]+", doc):
+        h = 0
+        for byte in t:
+            h = (h * p + byte) & _M64
+        toks.append((h + len(t) * mult) & _M64)
+    shingles = []
+    for i in range(len(toks) - ngram + 1):
+        sh = toks[i]
+        for k in range(1, ngram):
+            sh = (sh * mult + toks[i + k]) & _M64
+        shingles.append(_fmix64(sh) >> 32)
+    rng = np.random.default_rng(seed)
+    a = [int(v) | 1 for v in rng.integers(0, 1 << 32, num_perm, dtype=np.uint64)]
+    b = [int(v) for v in rng.integers(0, 1 << 32, num_perm, dtype=np.uint64)]
+    return [min(((a[j] * x + b[j]) & 0xFFFFFFFF for x in shingles), default=0xFFFFFFFF) for j in range(num_perm)]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_signatures_equal_a_plain_python_reference(backend: str) -> None:
+    docs = [b"def f(x):\n    return x + 1\n", b"a b", b"", b"Caf\xc3\xa9 au_lait 42 x", b"one two three four five six"]
+    for num_perm, ngram, seed in ((8, 2, 42), (5, 3, 7), (3, 1, 0)):
+        sig, _ = MinHasher(num_perm=num_perm, ngram=ngram, seed=seed, backend=backend).sign(docs)
+        assert sig.tolist() == [_reference_signature(d, num_perm, ngram, seed) for d in docs]

@@ -238,3 +238,12 @@ def test_plan_and_write_exact_rows_and_interleaving(tmp_path, total: int, math_t
 def test_fill_stops_at_an_exact_gap_of_zero_only() -> None:
     # prefix [5, 3] leaves a gap of 1: the 2 overshoots, the later 1 closes the gap exactly
     assert _fill(np.array([5, 3, 2, 1]), 9).tolist() == [0, 1, 3]
+
+
+def test_mix_schema_contract() -> None:
+    from corpus.mix import MIX_SCHEMA
+
+    assert [(f.name, str(f.type), f.nullable) for f in MIX_SCHEMA] == [
+        ("id", "string", False), ("doc_id", "string", False), ("source", "string", False),
+        ("language", "string", True), ("repo", "string", True), ("path", "string", True),
+        ("text", "large_string", True), ("n_tokens", "int64", True), ("epoch", "int32", True)]
