@@ -186,14 +186,15 @@ def test_actual_shares_empty_and_exact() -> None:
     assert r.actual_shares() == {"code": 0.75, "math": 0.25, "general": 0.0}
 
 
-def _text_set(root: str, asset: str, rows: list[tuple[str | None, str | None]]) -> None:
+def _text_set(root: str, asset: str, rows: list[tuple[str | None, str | None]], shard_rows: int = 1000) -> None:
     from corpus import shards
     from corpus.schemas import TEXT_SCHEMA
 
     table = pa.Table.from_pylist([{"id": i, "url": f"u/{i}", "text": t, "source": "x"} for i, t in rows],
                                  schema=TEXT_SCHEMA.set(0, TEXT_SCHEMA.field(0).with_nullable(True)))
-    with shards.ShardSetWriter(shards.shard_set_path(root, asset), table.schema) as w:
-        w.write_batch(table)
+    with shards.ShardSetWriter(shards.shard_set_path(root, asset), table.schema, shard_rows=shard_rows) as w:
+        if table.num_rows:
+            w.write_batch(table)
 
 
 @pytest.mark.parametrize(
@@ -247,3 +248,22 @@ def test_mix_schema_contract() -> None:
         ("id", "string", False), ("doc_id", "string", False), ("source", "string", False),
         ("language", "string", True), ("repo", "string", True), ("path", "string", True),
         ("text", "large_string", True), ("n_tokens", "int64", True), ("epoch", "int32", True)]
+
+
+def test_batches_without_selected_rows_and_empty_inputs_are_skipped_not_fatal(tmp_path) -> None:
+    from corpus import shards
+    from corpus.mix import MIX_SCHEMA, MixInput, discover_inputs, plan_and_write
+
+    root = str(tmp_path / "up")
+    # one row per part file (so per batch): the id-less row (never selected) and m2 (not in epoch 2) come before m1
+    _text_set(root, "math_clean", [("m2", "abcdefgh"), ("", "abcd"), ("m1", "abcd")], shard_rows=1)
+    _text_set(str(tmp_path / "empty"), "math_clean", [])
+    inputs, _ = discover_inputs(root)
+    assert len(list(shards.iter_batches(inputs[0].path))) == 3
+    inputs = [MixInput("math", shards.shard_set_path(str(tmp_path / "empty"), "math_clean")), *inputs]
+    with shards.ShardSetWriter(str(tmp_path / "mix"), MIX_SCHEMA) as w:
+        r = plan_and_write(inputs, w, shares=Shares(code=0, text=0, math=1), total_tokens=7)
+    ids = [x["id"] for b in shards.iter_batches(str(tmp_path / "mix")) for x in b.to_pylist()]
+    # 2 full epochs of 3 tokens, then the 1-token m1 closes the rest of 1
+    assert ids == ["m2", "m1", "m2~1", "m1~1", "m1~2"] and r.tokens == {"math": 7}
+    assert r.available_docs["math"] == 2 and r.inputs == 2

@@ -181,18 +181,18 @@ def test_chunked_content_is_judged_like_one_array(tmp_path) -> None:
     assert keep.tolist() == [False, True, False] and [d["value"] for d in dropped] == [4.0, 5.0]
 
 
-@pytest.mark.parametrize(("max_rows", "rows_in"), [(None, 5), (5, 5), (3, 3), (0, 0)])
+@pytest.mark.parametrize(("max_rows", "rows_in"), [(None, 7), (7, 7), (6, 6), (3, 3), (0, 0)])
 def test_filter_shard_set_max_rows_and_per_language_counts(tmp_path, max_rows: int | None, rows_in: int) -> None:
     from quality_helpers import code_row, write_set
 
     from corpus import shards
 
-    rows = [code_row(f"f{i}.py", "x" * (2 + 2 * i), language="python" if i % 2 else "go") for i in range(5)]
+    rows = [code_row(f"f{i}.py", "x" * (2 + 2 * i), language="python" if i % 2 else "go") for i in range(7)]
     src = write_set(str(tmp_path / "in"), rows)
     f = _filter(tmp_path, "  - {name: long, metric: max_line_length, drop_if: {above: 5}}\n")
     stats = f.filter_shard_set(src, str(tmp_path / "out"), str(tmp_path / "drop"), "python", batch_size=2,
                                max_rows=max_rows)
-    # lengths 2, 4, 6, 8, 10: the first two kept; rows alternate go, python, go, python, go
+    # lengths 2, 4, 6, ...: the first two kept; rows alternate go, python, go, python...
     kept = min(rows_in, 2)
     assert (stats.rows_in, stats.rows_kept, stats.rows_dropped) == (rows_in, kept, rows_in - kept)
     assert stats.bytes_in == sum(2 + 2 * i for i in range(rows_in))
@@ -204,4 +204,6 @@ def test_filter_shard_set_max_rows_and_per_language_counts(tmp_path, max_rows: i
         e[1] += int(i < 2)
     assert stats.per_language == want_lang
     assert stats.dropped == ({"long": rows_in - kept} if rows_in > kept else {})
+    ex = stats.examples.get("long", [])
+    assert [e[1] for e in ex] == [float(2 + 2 * i) for i in range(2, min(rows_in, 5))]  # at most 3, in order
     assert shards.read_manifest(str(tmp_path / "out")).rows == kept  # type: ignore[union-attr]
