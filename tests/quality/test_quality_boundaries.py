@@ -159,6 +159,20 @@ def test_override_replaces_per_language_and_disable_drops(tmp_path) -> None:
 def test_set_option_flags_and_dotted_rule_names() -> None:
     assert parse_set_option(["a.b.above=3", "f.is=YES", "g.is=no", "h.is=1"]) == {
         "a.b": {"above": 3.0}, "f": {"is": True}, "g": {"is": False}, "h": {"is": True}}
+    # everything after the first "=" is the value
+    assert parse_set_option(["f.is=yes=no"]) == {"f": {"is": False}}
+    with pytest.raises(RulesError, match="'1=2' is not a number"):
+        parse_set_option(["a.above=1=2"])
+
+
+def test_mixed_language_batch_is_judged_row_by_row(tmp_path) -> None:
+    f = _filter(tmp_path, "  - {name: long, metric: max_line_length, drop_if: {above: 3}, per_language: {go: {above: 5}}}\n")
+    t = pa.table({"id": ["p1", "g1", "p2", "g2", "x"],
+                  "content": pa.array(["abcd", "abcd", "ab", "abcdef", "abcd"], pa.large_string()),
+                  "language": ["python", "go", "Python", "go", None]})
+    keep, dropped = f.evaluate(t, "go")  # null language: judged as the batch language
+    assert keep.tolist() == [False, True, True, False, True]
+    assert sorted((d["id"], d["language"], d["value"]) for d in dropped) == [("g2", "go", 6.0), ("p1", "python", 4.0)]
 
 
 def test_rule_not_a_mapping_and_rules_are_frozen(tmp_path) -> None:
