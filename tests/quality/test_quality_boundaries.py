@@ -221,3 +221,11 @@ def test_filter_shard_set_max_rows_and_per_language_counts(tmp_path, max_rows: i
     ex = stats.examples.get("long", [])
     assert [e[1] for e in ex] == [float(2 + 2 * i) for i in range(2, min(rows_in, 5))]  # at most 3, in order
     assert shards.read_manifest(str(tmp_path / "out")).rows == kept  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("texts", [["", ""], [None], [None, ""], []])
+def test_byte_metrics_of_rows_without_any_byte(texts: list[str | None]) -> None:
+    got, needs_regex = byte_metrics(pa.array(texts, pa.large_string()))
+    assert needs_regex.tolist() == [False] * len(texts)
+    for name, values in got.items():
+        assert values.tolist() == [0.0] * len(texts), name
