@@ -191,3 +191,19 @@ def test_ngram_across_the_default_window_cut_of_a_huge_document() -> None:
     wins = list(ngrams.windows(np.frombuffer(doc, dtype=np.uint8), np.array([0, len(doc)])))
     assert len(wins) == 2 and wins[0].hi < len(head) + 16 and wins[1].lo <= len(head)
     assert d.find(doc) == [Hit("bench", "t0", "alpha beta gamma")]
+
+
+def test_every_indexed_ngram_is_found_including_the_largest_key() -> None:
+    d = Decontaminator(_items("alpha beta gamma delta epsilon"), ngram=3)
+    assert d.n_ngrams == 3
+    for gram in ("alpha beta gamma", "beta gamma delta", "gamma delta epsilon"):
+        assert [h.ngram for h in d.find(f"x {gram} y")] == [gram]
+
+
+def test_a_collision_with_one_item_does_not_hide_a_hit_on_the_next() -> None:
+    # Tokens longer than 16 bytes that differ only in the middle share a hash (documented): the
+    # first item matches by hash only and is dropped on verification; the second is a real hit.
+    a = "prefix_abcd_0000_suffix_wxyz"
+    b = "prefix_abcd_1111_suffix_wxyz"
+    d = Decontaminator([BenchItem("b", "t0", f"{a} one two"), BenchItem("b", "t1", "three four five")], ngram=3)
+    assert d.find(f"{b} one two three four five") == [Hit("b", "t1", "three four five")]

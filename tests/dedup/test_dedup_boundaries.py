@@ -8,6 +8,7 @@ import re
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -275,3 +276,14 @@ def test_signatures_equal_a_plain_python_reference(backend: str) -> None:
     for num_perm, ngram, seed in ((8, 2, 42), (5, 3, 7), (3, 1, 0)):
         sig, _ = MinHasher(num_perm=num_perm, ngram=ngram, seed=seed, backend=backend).sign(docs)
         assert sig.tolist() == [_reference_signature(d, num_perm, ngram, seed) for d in docs]
+
+
+@pytest.mark.parametrize("typ", [pa.large_string(), pa.large_binary(), pa.string()])
+def test_sliced_columns_sign_like_their_rows(typ) -> None:
+    docs = ["alpha beta gamma delta", "one two three four five", "x y z w v u", "red green blue cyan"]
+    col = pa.array([d.encode() if pa.types.is_binary(typ) or typ == pa.large_binary() else d for d in docs], typ)
+    for backend in ("numpy", "auto"):
+        h = MinHasher(num_perm=16, ngram=2, backend=backend)
+        want, wn = h.sign(docs[1:3])
+        got, gn = h.sign(col.slice(1, 2))
+        assert got.tolist() == want.tolist() and gn.tolist() == wn.tolist() == [5, 6]
