@@ -24,6 +24,7 @@ import sysconfig
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -40,20 +41,24 @@ CONFIGS = [
 ]
 
 
-def _sources() -> list[tuple[str, str, bytes]]:
-    """(repo, path, bytes) of real code found on this machine, in a fixed order."""
-    out = []
+def _sources() -> Iterator[tuple[str, str, bytes]]:
+    """(repo, path, bytes) of real code found on this machine, in a fixed order, streamed."""
     for base in sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]}):
         for f in sorted(glob.glob(os.path.join(base, "**", "*.py"), recursive=True)):
             try:
-                out.append(("python", os.path.relpath(f, base), open(f, "rb").read()))
+                with open(f, "rb") as fh:
+                    yield "python", os.path.relpath(f, base), fh.read()
             except OSError:
                 continue
-    for z in sorted(glob.glob("/usr/lib/jvm/*/lib/src.zip"))[:1]:
-        with zipfile.ZipFile(z) as zf:
+    for z in sorted(glob.glob("/usr/lib/jvm/*/lib/src.zip")):
+        try:
+            zf = zipfile.ZipFile(z)
+        except (OSError, zipfile.BadZipFile):
+            continue  # a dangling link (JDK without its sources package)
+        with zf:
             for name in sorted(n for n in zf.namelist() if n.endswith(".java")):
-                out.append(("java", name, zf.read(name)))
-    return out
+                yield "java", name, zf.read(name)
+        return
 
 
 def build_corpus(path: str, mb: int) -> float:
@@ -71,19 +76,38 @@ def build_corpus(path: str, mb: int) -> float:
                      "revision_date": None, "source": "local"})
         seen.add(key)
         total += len(data)
-    with shards.ShardSetWriter(path, CODE_SCHEMA, shard_rows=2_000) as w:
-        for i in range(0, len(rows), 2_000):
-            w.write_rows(rows[i:i + 2_000])
+    with shards.ShardSetWriter(path, CODE_SCHEMA, shard_rows=1_000) as w:
+        for i in range(0, len(rows), 1_000):
+            w.write_rows(rows[i:i + 1_000])
     return total / 1e6
 
 
+def _proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (ppid, cmdline, rss bytes) from /proc (no psutil needed)."""
+    out = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                ppid = int(fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/statm", "rb") as fh:
+                rss = int(fh.read().split()[1]) * page
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(d)] = (ppid, cmd, rss)
+    return out
+
+
 class PeakRSS:
-    """Largest RSS of any one process below this one (workers), sampled while a run goes."""
+    """Largest RSS of any one worker process (this process's descendants, Ray's ``ray::``
+    workers), sampled every 0.2 s while a run goes."""
 
     def __init__(self) -> None:
-        import psutil
-
-        self.psutil, self.peak, self._stop = psutil, 0, threading.Event()
+        self.peak, self._stop = 0, threading.Event()
 
     def __enter__(self) -> PeakRSS:
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -91,16 +115,15 @@ class PeakRSS:
         return self
 
     def _run(self) -> None:
-        me = self.psutil.Process()
+        me = os.getpid()
         while not self._stop.is_set():
-            procs = me.children(recursive=True) + [
-                p for p in self.psutil.process_iter(["name", "cmdline"])
-                if "ray::" in " ".join(p.info.get("cmdline") or [])]
-            for p in procs:
-                try:
-                    self.peak = max(self.peak, p.memory_info().rss)
-                except self.psutil.Error:
-                    pass
+            table = _proc_table()
+            for pid, (_ppid, cmd, rss) in table.items():
+                p, hops = pid, 0
+                while p in table and p != me and hops < 8:
+                    p, hops = table[p][0], hops + 1
+                if (p == me and pid != me) or "ray::" in cmd:
+                    self.peak = max(self.peak, rss)
             self._stop.wait(0.2)
 
     def __exit__(self, *exc: object) -> None:
@@ -157,7 +180,7 @@ def main() -> int:
     ap.add_argument("--work", default=os.path.join(ROOT, ".bench", "scale"))
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    src = os.path.join(args.work, f"corpus-{args.mb}mb")
+    src = os.path.join(args.work, f"corpus-{args.mb}mb-1k")
     mb = build_corpus(src, args.mb)
     print(f"corpus: {mb:.1f} MB of real code in {len(shards.shard_files(src))} input shards ({src})")
     results: dict[str, dict[str, dict]] = {}

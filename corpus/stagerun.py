@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from corpus import failpoints, shards
+from corpus import failpoints, safety, shards
 from corpus.executor import LocalExecutor, make_executor
 
 
@@ -53,6 +55,34 @@ def plan_jobs(files: Sequence[str], max_rows: int | None = None) -> list[ShardJo
         if left is not None:
             left -= cap
     return jobs
+
+
+def job_batches(job: ShardJob, batch_size: int, text_columns: Sequence[str],
+                check: safety.TextCheck) -> Iterator[pa.RecordBatch]:
+    """A job's input batches: capped at ``job.max_rows``, text columns checked for UTF-8 (rows
+    that are not are skipped and counted in ``check``, or raise, per its policy)."""
+    row = 0
+    for batch in shards.iter_parquet_file(job.file, batch_size=batch_size):
+        if job.max_rows is not None:
+            if row >= job.max_rows:
+                break
+            batch = batch.slice(0, job.max_rows - row)
+        n = batch.num_rows
+        batch = safety.validate_text(batch, text_columns, job.file, check, first_row=row)
+        row += n
+        yield batch
+
+
+@contextmanager
+def part_writers(**writers: shards.PartWriter) -> Iterator[dict[str, shards.PartWriter]]:
+    """A task's part writers: if the task fails, their open parts are discarded."""
+    failpoints.hit("task.shard")
+    try:
+        yield writers
+    except BaseException:
+        for w in writers.values():
+            w.discard()
+        raise
 
 
 def _files_exist(w: shards.ShardSetWriter, files: Sequence[Mapping[str, Any]]) -> bool:

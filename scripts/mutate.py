@@ -80,11 +80,11 @@ PRESETS: dict[str, tuple[list[str], list[str], str]] = {
         ["tests/mix/test_mix_boundaries.py", "tests/mix/test_mix_budget.py", "tests/mix/test_mix_mixer.py"],
         "",
     ),
-    # Supported, not recorded here: the shard store's commit protocol is being rewritten (with its
-    # own fault-injection tests); run it once that lands.
+    # The shard store and its commit protocol (versioned sets, pointer swap, locks, path guard).
     "shards": (
-        ["corpus/shards.py"],
-        ["tests/backbone/test_shards.py"],
+        ["corpus/shards.py", "corpus/setstore.py", "corpus/locks.py", "corpus/safety.py"],
+        ["tests/backbone/test_shards.py", "tests/backbone/test_commit_protocol.py",
+         "tests/backbone/test_data_safety.py"],
         "",
     ),
     # Status classification and the harness sources. The Go pass/fail language tests are deselected: the

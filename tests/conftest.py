@@ -26,7 +26,11 @@ def ray_cluster(tmp_path_factory):
         pytest.skip("ray is not installed (pip install 'codecorpus[ray]')")
     port = free_port()
     tmp = str(tmp_path_factory.mktemp("ray"))
-    env = os.environ | {"PYTHONPATH": ROOT, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Loopback-only test cluster: no token auth (Ray 2.5x turns it on once ~/.ray/auth_token
+    # exists, and the driver, the head and the worker node must agree).
+    env = os.environ | {"PYTHONPATH": ROOT, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
     try:
         subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false",
@@ -45,5 +49,9 @@ def ray_cluster(tmp_path_factory):
         if ray.is_initialized():
             ray.shutdown()
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 

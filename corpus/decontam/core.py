@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import failpoints, safety, shards, stagerun
+from corpus import safety, shards, stagerun
 from corpus.decontam import ngrams
 from corpus.decontam.benchmarks import (
     DEFAULT_BENCHMARKS,
@@ -441,25 +441,12 @@ class _DecontamShardTask:
     def __call__(self, job: stagerun.ShardJob, d: Decontaminator) -> dict[str, Any]:
         stats = FilterStats()
         check = safety.TextCheck(self.policy)
-        kw, rw = self.kept.writer(job.index), self.removed.writer(job.index)
-        row = 0
-        failpoints.hit("task.shard")
-        try:
-            for batch in shards.iter_parquet_file(job.file, batch_size=self.batch_size):
-                if job.max_rows is not None:
-                    if row >= job.max_rows:
-                        break
-                    batch = batch.slice(0, job.max_rows - row)
-                n = batch.num_rows
-                batch = safety.validate_text(batch, [self.text_column], job.file, check, first_row=row)
-                row += n
-                d._filter_batch(batch, self.text_column, kw, rw, stats, job.file, job.row_offset)
-            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
-            return {"parts": {"kept": kw.finish(), "removed": rw.finish()}, "stats": stats.shard_dict()}
-        except BaseException:
-            kw.discard()
-            rw.discard()
-            raise
+        with stagerun.part_writers(kept=self.kept.writer(job.index), removed=self.removed.writer(job.index)) as w:
+            for batch in stagerun.job_batches(job, self.batch_size, [self.text_column], check):
+                d._filter_batch(batch, self.text_column, w["kept"], w["removed"], stats, job.file, job.row_offset)
+            parts = {name: pw.finish() for name, pw in w.items()}
+        stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
+        return {"parts": parts, "stats": stats.shard_dict()}
 
 
 def _check_columns(path: str, schema: pa.Schema, text_column: str) -> None:

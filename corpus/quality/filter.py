@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus import failpoints, safety, shards, stagerun
+from corpus import safety, shards, stagerun
 from corpus.quality.bytestats import BYTE_METRICS, byte_metrics
 from corpus.quality.metrics import METRICS, parse_errors
 from corpus.quality.rules import Rule, RuleSet
@@ -286,25 +286,12 @@ class _QualityShardTask:
     def __call__(self, job: stagerun.ShardJob, filt: QualityFilter) -> dict[str, Any]:
         stats = QualityStats()
         check = safety.TextCheck(self.policy)
-        kw, dw = self.kept.writer(job.index), self.dropped.writer(job.index)
-        row = 0
-        failpoints.hit("task.shard")
-        try:
-            for batch in shards.iter_parquet_file(job.file, batch_size=self.batch_size):
-                if job.max_rows is not None:
-                    if row >= job.max_rows:
-                        break
-                    batch = batch.slice(0, job.max_rows - row)
-                n = batch.num_rows
-                batch = safety.validate_text(batch, [filt.content_column], job.file, check, first_row=row)
-                row += n
-                filt._filter_batch(batch, self.language, kw, dw, stats)
-            stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
-            return {"parts": {"kept": kw.finish(), "dropped": dw.finish()}, "stats": stats.as_dict()}
-        except BaseException:
-            kw.discard()
-            dw.discard()
-            raise
+        with stagerun.part_writers(kept=self.kept.writer(job.index), dropped=self.dropped.writer(job.index)) as w:
+            for batch in stagerun.job_batches(job, self.batch_size, [filt.content_column], check):
+                filt._filter_batch(batch, self.language, w["kept"], w["dropped"], stats)
+            parts = {name: pw.finish() for name, pw in w.items()}
+        stats.skipped, stats.skipped_examples = dict(check.skipped), list(check.examples)
+        return {"parts": parts, "stats": stats.as_dict()}
 
 
 def _metric_frame(content: pa.Array, metrics: list[str], lang: str) -> pl.DataFrame:
