@@ -260,11 +260,11 @@ class PartWriter:
 
     def __init__(self, fs: pafs.FileSystem, folder: str, schema: pa.Schema, *, name: Callable[[int], str],
                  shard_rows: int = DEFAULT_SHARD_ROWS, shard_bytes: int = DEFAULT_SHARD_BYTES,
-                 row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, fsync: bool = True, where: str = "") -> None:
+                 row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, fsync: bool = True, where: str) -> None:
         self.fs, self.folder, self.schema, self.name = fs, folder, schema, name
         self.shard_rows, self.shard_bytes, self.row_group_rows = shard_rows, shard_bytes, row_group_rows
         self.fsync = fsync and _is_local(fs)
-        self.where = where or folder
+        self.where = where  # the set's path, for error messages
         self.join = os.path.join if _is_local(fs) else posixpath.join
         self.files: list[dict[str, Any]] = []
         self.rows = 0

@@ -310,3 +310,50 @@ def test_object_lock_refuses_a_live_owner_and_breaks_a_dead_one(tmp_path):
     with pytest.raises(SetBusyError):
         ObjectLock(fs, "b/_lock.json", "set").acquire()
     ObjectLock(fs, "b/_lock.json", "set", ttl_s=0.0).acquire().release()
+
+
+def test_data_and_manifest_are_fsynced_before_the_swap(tmp_path, monkeypatch):
+    """What a power cut would lose is flushed first: every part, the manifest, the version
+    folder, then (after the pointer moved) the parent folder."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    failpoints.trace(True)
+    try:
+        path = str(tmp_path / "s")
+        _write(path, "a")
+    finally:
+        failpoints.disarm_all()
+    version = str(tmp_path / ".s.versions" / "v-00001")
+    parts = [os.path.join(version, f"part-0000{i}.parquet") for i in range(3)]
+    for p in parts:
+        assert p in synced
+    manifest_at = synced.index(os.path.join(version, "_manifest.json.partial"))
+    assert max(synced.index(p) for p in parts) < manifest_at < synced.index(version)
+    assert synced[-1] == str(tmp_path)  # the parent, after the swap
+
+
+def test_commit_together_locks_every_member_on_entry(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    with shards.commit_together(shards.ShardSetWriter(a, SCHEMA), shards.ShardSetWriter(b, SCHEMA)) as (wa, wb):
+        with pytest.raises(SetBusyError):  # before either member wrote a row
+            shards.ShardSetWriter(b, SCHEMA).open()
+        wa.write_rows([{"id": "x", "n": 1}])
+        wb.write_rows([{"id": "x", "n": 1}])
+    with pytest.raises(shards.ShardSetError, match="the same set twice"):
+        with shards.commit_together(shards.ShardSetWriter(a, SCHEMA), shards.ShardSetWriter(a, SCHEMA)):
+            pass
+
+
+def test_gc_reports_every_leftover_it_removes(tmp_path):
+    path = str(tmp_path / "s")
+    _write(path, "a")
+    link = tmp_path / ".s.link-0123456789ab"
+    os.symlink(".s.versions/v-00001", link)
+    assert shards.gc_set(path) == [str(link)]
+    assert not os.path.lexists(link) and _read_tags(path) == {"a"}

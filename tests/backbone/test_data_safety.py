@@ -293,3 +293,19 @@ def test_textcode_ingest_of_files_that_all_fail_keeps_the_previous_set(tmp_path,
     assert "every input failed" in err and "not_a_warc_stream" in err and "previous set is kept" in err
     assert shards.read_manifest(out).content_hash == before.content_hash
     assert cli(["textcode", "ingest", str(good), "--out", str(tmp_path)]) == 2  # output holds the input
+
+
+def test_storage_errors_are_told_apart_from_other_errors(tmp_path):
+    import errno
+
+    assert safety.storage_errno(OSError(errno.ENOSPC, "full")) == errno.ENOSPC
+    assert safety.storage_errno(OSError("IOError: No space left on device")) == errno.ENOSPC  # pyarrow: text only
+    assert safety.storage_errno(OSError("Read-only file system")) == errno.EROFS
+    assert safety.storage_errno(FileNotFoundError(errno.ENOENT, "gone")) is None
+    assert safety.storage_errno(ValueError("boom")) is None
+    assert safety.storage_error("/x", FileNotFoundError(errno.ENOENT, "gone")) is None
+    err = safety.storage_error("/data/out", OSError(errno.EDQUOT, "quota"))
+    assert err is not None and err.errno == errno.EDQUOT and "/data/out" in str(err) and "quota" in str(err)
+    safety.check_writable("s3://bucket/prefix/out")  # object stores: no local probe, no error
+    safety.check_writable(str(tmp_path / "new" / "deeper"))  # a missing folder: its parent is probed
+    assert not os.path.exists(tmp_path / "new")
