@@ -126,6 +126,36 @@ def run_shard_tasks(
     return ordered
 
 
+def run_split_stage(
+    in_path: str,
+    files: Sequence[str],
+    outputs: Mapping[str, tuple[str, Any]],
+    make_task: Callable[[dict[str, shards.PartTarget]], Callable[[ShardJob, Any], dict[str, Any]]],
+    *,
+    config: Mapping[str, Any],
+    input_hashes: Sequence[str],
+    max_rows: int | None,
+    executor: Any,
+    shared: Any,
+    passthrough: tuple[type[BaseException], ...],
+    summarize: Callable[[list[dict[str, Any]]], dict[str, Any]],
+) -> None:
+    """A stage that splits its input into several sets (kept + dropped/removed): resumable writers
+    for ``outputs`` (name -> (path, schema)) committed as one unit, one task per input file,
+    and ``summarize(results)`` (in input order) stored in every output's manifest ``extra``."""
+    inputs = [in_path, *files]
+    writers = {name: shards.ShardSetWriter(path, schema, config=config, input_hashes=list(input_hashes),
+                                           inputs=inputs, resumable=True)
+               for name, (path, schema) in outputs.items()}
+    with shards.commit_together(*writers.values()):
+        task = make_task({name: w.target() for name, w in writers.items()})
+        results = run_shard_tasks(writers, plan_jobs(files, max_rows), task, executor=executor, shared=shared,
+                                  passthrough=passthrough)
+        extra = summarize(results)
+        for w in writers.values():
+            w.extra.update(extra)
+
+
 def executor_for(spec) -> Any:
     """An executor from an ExecutorSpec (None: this process)."""
     return LocalExecutor() if spec is None else make_executor(spec)

@@ -324,27 +324,22 @@ class Decontaminator:
         for f in files:  # every input's columns are checked before any work starts
             _check_columns(f, shards.parquet_file_schema(f), text_column)
         schema = safety.text_schema(shards.parquet_file_schema(files[0]), [text_column])
-        cfg = self.config_for(config, text_column)
-        hashes = list(input_hashes)
-        inputs = [in_path, *files]
-        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs,
-                                       resumable=True)
-        rem_w = shards.ShardSetWriter(removed_path, REMOVED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs,
-                                      resumable=True)
         stats = FilterStats()
-        with shards.commit_together(kept_w, rem_w):
-            task = _DecontamShardTask(text_column, kept_w.target(), rem_w.target(), batch_size,
-                                      invalid_text or safety.default_policy())
-            results = stagerun.run_shard_tasks(
-                {"kept": kept_w, "removed": rem_w}, stagerun.plan_jobs(files, max_rows), task,
-                executor=executor, shared=self, passthrough=(safety.InvalidTextError, DecontamError))
+
+        def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             for r in results:
                 stats.merge(r["stats"])
             stats.seconds = time.perf_counter() - t0
-            summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
-                                         "fingerprint": self.fingerprint}
-            kept_w.extra.update(decontam=summary)
-            rem_w.extra.update(decontam=summary)
+            return {"decontam": stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
+                                                   "fingerprint": self.fingerprint}}
+
+        policy = invalid_text or safety.default_policy()
+        stagerun.run_split_stage(
+            in_path, files, {"kept": (out_path, schema), "removed": (removed_path, REMOVED_SCHEMA)},
+            lambda t: _DecontamShardTask(text_column, t["kept"], t["removed"], batch_size, policy),
+            config=self.config_for(config, text_column), input_hashes=list(input_hashes), max_rows=max_rows,
+            executor=executor, shared=self, passthrough=(safety.InvalidTextError, DecontamError),
+            summarize=summarize)
         return stats
 
     def config_for(self, config: Mapping[str, Any] | None, text_column: str) -> dict[str, Any]:

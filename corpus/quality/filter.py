@@ -205,27 +205,22 @@ class QualityFilter:
         for f in files:  # every input's columns are checked before any work starts
             _check_content_column(f, col)
         schema = safety.text_schema(shards.parquet_file_schema(files[0]), [col])
-        cfg = self.config_for(config, language)
-        hashes = list(input_hashes)
-        inputs = [in_path, *files]
-        kept_w = shards.ShardSetWriter(out_path, schema, config=cfg, input_hashes=hashes, inputs=inputs,
-                                       resumable=True)
-        drop_w = shards.ShardSetWriter(dropped_path, DROPPED_SCHEMA, config=cfg, input_hashes=hashes, inputs=inputs,
-                                       resumable=True)
         stats = QualityStats()
-        with shards.commit_together(kept_w, drop_w):
-            task = _QualityShardTask(language, kept_w.target(), drop_w.target(), batch_size,
-                                     invalid_text or safety.default_policy())
-            results = stagerun.run_shard_tasks(
-                {"kept": kept_w, "dropped": drop_w}, stagerun.plan_jobs(files, max_rows), task,
-                executor=executor, shared=self, passthrough=(safety.InvalidTextError, QualityInputError))
+
+        def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             for r in results:
                 stats.merge(r["stats"])
             stats.seconds = time.perf_counter() - t0
-            summary = stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
-                                         "rules": self.rules.fingerprint, "rules_path": self.rules.path}
-            kept_w.extra.update(quality=summary)
-            drop_w.extra.update(quality=summary)
+            return {"quality": stats.as_dict() | {"max_rows": max_rows, "input_files": len(files),
+                                                  "rules": self.rules.fingerprint, "rules_path": self.rules.path}}
+
+        policy = invalid_text or safety.default_policy()
+        stagerun.run_split_stage(
+            in_path, files, {"kept": (out_path, schema), "dropped": (dropped_path, DROPPED_SCHEMA)},
+            lambda t: _QualityShardTask(language, t["kept"], t["dropped"], batch_size, policy),
+            config=self.config_for(config, language), input_hashes=list(input_hashes), max_rows=max_rows,
+            executor=executor, shared=self, passthrough=(safety.InvalidTextError, QualityInputError),
+            summarize=summarize)
         return stats
 
     def config_for(self, config: Mapping[str, Any] | None, language: str) -> dict[str, Any]:
