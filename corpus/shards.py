@@ -152,6 +152,17 @@ def _read_manifest_at(fs: pafs.FileSystem, base: str, join) -> Manifest | None:
         return Manifest.from_json(fh.read().decode(), mpath)
 
 
+def _current(store) -> tuple[Manifest | None, str]:
+    """The current manifest of ``store``'s set (None: never committed) and the folder it is in."""
+    base = store.read_base()
+    return _read_manifest_at(store.fs, base, store.join), base
+
+
+def _store(path: str):
+    fs, p = _fs(path)
+    return setstore.open_store(fs, p)
+
+
 def _resolve(path: str) -> tuple[Manifest, str] | None:
     """The manifest a reader should trust at ``path`` and the folder its files are in.
 
@@ -159,16 +170,11 @@ def _resolve(path: str) -> tuple[Manifest, str] | None:
     (this set still at the old version, another member already at the new group), the group's
     complete new version of this set is read instead, so a group is seen old-or-new as a whole.
     """
-    fs, p = _fs(path)
-    store = setstore.open_store(fs, p)
-    base = store.read_base()
-    m = _read_manifest_at(fs, base, store.join)
+    store = _store(path)
+    m, base = _current(store)
     if m is None:
         return None
-    ahead = _group_ahead(store, m)
-    if ahead is not None:
-        return ahead
-    return m, base
+    return _group_ahead(store, m) or (m, base)
 
 
 def _group_ahead(store, m: Manifest) -> tuple[Manifest, str] | None:
@@ -187,16 +193,10 @@ def _group_ahead(store, m: Manifest) -> tuple[Manifest, str] | None:
         for member in cand.group.get("members", {}):
             if _fs(member)[1].rstrip("/") == store.final.rstrip("/"):
                 continue
-            other = _read_current(member)
+            other = _current(_store(member))[0]
             if other is not None and other.group.get("id") == cand.group.get("id"):
                 return cand, base
     return None
-
-
-def _read_current(path: str) -> Manifest | None:
-    fs, p = _fs(path)
-    store = setstore.open_store(fs, p)
-    return _read_manifest_at(fs, store.read_base(), store.join)
 
 
 def read_manifest(path: str) -> Manifest | None:
@@ -716,8 +716,7 @@ class ShardSetWriter:
 def _roll_forward(store) -> None:
     """If an interrupted group commit left this set behind its group, make the group's version
     current (caller holds the set's lock)."""
-    base = store.read_base()
-    cur = _read_manifest_at(store.fs, base, store.join)
+    cur, _ = _current(store)
     if cur is None:
         return
     ahead = _group_ahead(store, cur)
@@ -785,10 +784,9 @@ def gc_set(path: str, keep_versions: int | None = None) -> list[str]:
     Takes the set's lock, so a live writer's version or work folder is never touched; a busy
     set is skipped (returns ``[]``). A set parked by an old-layout replace is restored.
     """
-    fs, final = _fs(path)
-    store = setstore.open_store(fs, final)
+    store = _store(path)
     keep = setstore.keep_versions_default() if keep_versions is None else keep_versions
-    if store.local and not os.path.isdir(os.path.dirname(final)):
+    if store.local and not os.path.isdir(os.path.dirname(store.final)):
         return []
     try:
         lock = store.lock(path).acquire()
@@ -808,8 +806,7 @@ def clean_stale_temps(path: str) -> int:
 
 def delete_set(path: str) -> None:
     """Remove a shard set with all its versions, under its lock."""
-    fs, final = _fs(path)
-    store = setstore.open_store(fs, final)
+    store = _store(path)
     with store.lock(path):
         store.delete()
 

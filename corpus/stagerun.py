@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus import failpoints, safety, shards
-from corpus.executor import LocalExecutor, make_executor
+from corpus.executor import LocalExecutor
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,3 @@ def run_split_stage(
         for w in writers.values():
             w.extra.update(extra)
 
-
-def executor_for(spec) -> Any:
-    """An executor from an ExecutorSpec (None: this process)."""
-    return LocalExecutor() if spec is None else make_executor(spec)
